@@ -1,0 +1,93 @@
+"""Judge one day of data: schema drift, empty day, quarantine rate, duplicates.
+
+Each function returns a plain ``Verdict``; the Dagster layer turns verdicts into asset check
+results. ``combine`` folds the verdicts of many days (a range run) into one that names every day
+that failed and why, because Dagster records a check evaluated in a range run without a partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pyarrow as pa
+
+from batch_training.cleansing.contract import CleansingResult
+from batch_training.cleansing.parse import compatible
+from batch_training.spec.model import QualitySpec, TrainingSpec
+
+Severity = Literal["WARN", "ERROR"]
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    severity: Severity
+    summary: str
+    details: dict[str, object] = field(default_factory=dict)
+
+
+def schema_drift(raw_schema: pa.Schema, spec: TrainingSpec) -> Verdict:
+    """Missing, unexpected (a renamed column shows as one missing plus one unexpected) or retyped columns."""
+    have = {f.name: f.type for f in raw_schema}
+    missing = [c for c in spec.columns if c not in have]
+    unexpected = [c for c in have if c not in spec.columns]
+    retyped = {c: str(have[c]) for c, contract in spec.columns.items()
+               if c in have and not compatible(have[c], contract.type)}
+    problems = []
+    if missing:
+        problems.append(f"missing {missing}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected}")
+    if retyped:
+        problems.append(f"retyped {retyped}")
+    summary = "; ".join(problems) if problems else f"all {len(spec.columns)} contract columns present with usable types"
+    details = {"missing": missing, "unexpected": unexpected, "retyped": retyped}
+    return Verdict(not problems, "ERROR", summary, details)
+
+
+def empty_day(rows: int, spec: TrainingSpec) -> Verdict:
+    minimum = spec.quality.min_rows
+    if rows >= minimum:
+        return Verdict(True, "ERROR", f"{rows} rows (minimum {minimum})", {"rows": rows})
+    if spec.source.allow_empty_days:
+        return Verdict(True, "WARN", f"{rows} rows, below {minimum}, allowed by the spec", {"rows": rows})
+    return Verdict(False, "ERROR", f"{rows} rows, below the minimum of {minimum}", {"rows": rows})
+
+
+def _rate(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def quarantine_rate(result: CleansingResult, quality: QualitySpec) -> Verdict:
+    rate = _rate(result.rows_quarantined, result.rows_raw)
+    details = {"rate": round(rate, 6), "rows_quarantined": result.rows_quarantined, "rows_raw": result.rows_raw,
+               "top_reasons": dict(sorted(result.reasons.items(), key=lambda kv: -kv[1])[:5])}
+    if rate > quality.quarantine_max_rate:
+        return Verdict(False, "ERROR", f"{rate:.2%} quarantined, above the maximum {quality.quarantine_max_rate:.2%}", details)
+    if rate > quality.quarantine_warn_rate:
+        return Verdict(False, "WARN", f"{rate:.2%} quarantined, above the warning level {quality.quarantine_warn_rate:.2%}", details)
+    return Verdict(True, "WARN", f"{rate:.2%} quarantined", details)
+
+
+def duplicates(result: CleansingResult, quality: QualitySpec) -> Verdict:
+    rate = _rate(result.duplicates, result.rows_raw)
+    details = {"duplicates": result.duplicates, "rate": round(rate, 6)}
+    if rate > quality.duplicate_warn_rate:
+        return Verdict(False, "WARN", f"{result.duplicates} duplicate rows ({rate:.2%}), above {quality.duplicate_warn_rate:.2%}", details)
+    return Verdict(True, "WARN", f"{result.duplicates} duplicate rows ({rate:.2%})", details)
+
+
+def combine(by_day: dict[str, Verdict]) -> Verdict:
+    """One verdict for many days: failed if any day failed, as severe as the worst failing day."""
+    failed = {day: v for day, v in by_day.items() if not v.passed}
+    if not by_day:
+        return Verdict(True, "WARN", "no days evaluated")
+    if len(by_day) == 1:
+        return next(iter(by_day.values()))
+    severity: Severity = "ERROR" if any(v.severity == "ERROR" for v in failed.values()) else "WARN"
+    summary = (f"{len(failed)} of {len(by_day)} days failed: " + ", ".join(sorted(failed)[:10])
+               + (" ..." if len(failed) > 10 else "")) if failed else f"all {len(by_day)} days passed"
+    details = {"days": len(by_day), "days_failed": len(failed),
+               "failed": {day: v.summary for day, v in sorted(failed.items())}}
+    return Verdict(not failed, severity if failed else "WARN", summary, details)

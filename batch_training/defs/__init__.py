@@ -1,0 +1,15 @@
+"""Dagster adapters only: assets, checks, jobs and resources built from the specs."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from batch_training.defs.ingest import build_ingest_defs
+from batch_training.defs.resources import resources_for
+from batch_training.settings import Settings
+from batch_training.spec import TrainingSpec
+
+
+def build_defs(specs: list[TrainingSpec], settings: Settings) -> dg.Definitions:
+    per_spec = [build_ingest_defs(spec) for spec in specs]
+    return dg.Definitions.merge(*per_spec, dg.Definitions(resources=resources_for(settings)))

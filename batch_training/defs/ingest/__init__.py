@@ -1,0 +1,25 @@
+"""Retrieve and cleanse: raw, cleansed and quarantine assets of a spec, and their ingest job."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from batch_training.defs.ingest.cleansed import build_cleansing_assets
+from batch_training.defs.ingest.raw import build_raw_asset
+from batch_training.defs.partitions import daily_partitions
+from batch_training.spec import TrainingSpec
+
+
+def ingest_job_name(spec: TrainingSpec) -> str:
+    return f"{spec.name}__ingest"
+
+
+def build_ingest_defs(spec: TrainingSpec) -> dg.Definitions:
+    assets = [build_raw_asset(spec), build_cleansing_assets(spec)]
+    job = dg.define_asset_job(
+        ingest_job_name(spec),
+        selection=dg.AssetSelection.assets(*assets),
+        partitions_def=daily_partitions(spec),
+        description=f"Extract and cleanse days of {spec.name}: raw, cleansed, quarantine and their checks.",
+    )
+    return dg.Definitions(assets=assets, jobs=[job])

@@ -1,0 +1,74 @@
+"""``<spec>/cleansed`` and ``<spec>/quarantine``: one pass of the data contract over each raw day."""
+
+import dagster as dg
+
+from batch_training.cleansing import checks, cleanse
+from batch_training.cleansing.preview import quarantine_preview
+from batch_training.defs.checks import check_result
+from batch_training.defs.partitions import daily_partitions
+from batch_training.defs.resources import ArtifactStoreResource
+from batch_training.spec import TrainingSpec
+
+
+def build_cleansing_assets(spec: TrainingSpec) -> dg.AssetsDefinition:
+    raw_key = dg.AssetKey([spec.name, "raw"])
+    cleansed_key = dg.AssetKey([spec.name, "cleansed"])
+    quarantine_key = dg.AssetKey([spec.name, "quarantine"])
+    partitions = daily_partitions(spec)
+    quality = spec.quality
+
+    @dg.multi_asset(
+        name=f"{spec.name}__cleanse",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name=spec.name,
+        specs=[
+            dg.AssetSpec(cleansed_key, deps=[raw_key], kinds={"parquet"},
+                         description="Typed rows that meet the column contract; lossless repairs "
+                                     "(whitespace, thousands separators) applied and counted."),
+            dg.AssetSpec(quarantine_key, deps=[raw_key], kinds={"parquet"},
+                         description="Every rejected raw row, with its raw values as text, its row "
+                                     "number in the day's extract and its reasons (column:rule)."),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec("quarantine_rate", asset=cleansed_key, blocking=True, partitions_def=partitions,
+                              description=f"WARN above {quality.quarantine_warn_rate:.1%} of a day's rows "
+                                          f"quarantined; blocking ERROR above {quality.quarantine_max_rate:.1%}."),
+            dg.AssetCheckSpec("duplicates", asset=cleansed_key, partitions_def=partitions,
+                              description=f"WARN when exact duplicate rows exceed {quality.duplicate_warn_rate:.1%}."),
+        ],
+    )
+    def cleanse_days(context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource):
+        store = artifacts.partitions()
+        rate: dict[str, checks.Verdict] = {}
+        dups: dict[str, checks.Verdict] = {}
+        totals = {"rows_raw": 0, "rows_clean": 0, "rows_quarantined": 0, "rows_repaired": 0}
+        for pk in context.partition_keys:
+            result = cleanse(store.read(spec.name, "raw", pk), spec)
+            clean_path = store.write(spec.name, "cleansed", pk, result.clean)
+            quarantine_path = store.write(spec.name, "quarantine", pk, result.quarantine)
+            counts = {"rows_raw": result.rows_raw, "rows_clean": result.rows_clean,
+                      "rows_quarantined": result.rows_quarantined, "rows_repaired": result.rows_repaired}
+            for name, value in counts.items():
+                totals[name] += value
+            context.add_asset_metadata({
+                **counts, "dagster/row_count": result.rows_clean,
+                "repairs": dg.MetadataValue.json(result.repairs),
+                "quarantine_reasons": dg.MetadataValue.json(result.reasons),
+                "path": dg.MetadataValue.path(str(clean_path)),
+            }, asset_key=cleansed_key, partition_key=pk)
+            context.add_asset_metadata({
+                "rows_quarantined": result.rows_quarantined, "dagster/row_count": result.rows_quarantined,
+                "reasons": dg.MetadataValue.json(result.reasons),
+                "preview": dg.MetadataValue.md(quarantine_preview(result.quarantine)),
+                "path": dg.MetadataValue.path(str(quarantine_path)),
+            }, asset_key=quarantine_key, partition_key=pk)
+            rate[pk] = checks.quarantine_rate(result, quality)
+            dups[pk] = checks.duplicates(result, quality)
+        run_totals = {f"run_{k}": v for k, v in totals.items()}
+        yield dg.MaterializeResult(asset_key=cleansed_key, metadata=run_totals)
+        yield dg.MaterializeResult(asset_key=quarantine_key, metadata=run_totals)
+        yield check_result("quarantine_rate", cleansed_key, rate)
+        yield check_result("duplicates", cleansed_key, dups)
+
+    return cleanse_days

@@ -1,0 +1,91 @@
+"""Run a spec's jobs in this process against the instance in DAGSTER_HOME (used by the CLI).
+
+Runs launched here are ordinary Dagster runs: they appear in the UI of the same DAGSTER_HOME.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from batch_training.defs import build_defs
+from batch_training.defs.ingest import ingest_job_name
+from batch_training.settings import Settings
+from batch_training.spec import TrainingSpec
+
+# The consolidated SQLite event log keeps one database instead of one per run plus an index: a
+# year's single-run backfill writes ~2,200 events, and the sharded default opens (and fsyncs) each
+# twice. Measured on 90 days: 23 s consolidated vs 38 s sharded (make bench has the year).
+_LOCAL_INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+event_log_storage:
+  module: dagster.core.storage.event_log
+  class: ConsolidatedSqliteEventLogStorage
+  config:
+    base_dir: {home}/history/events
+"""
+
+
+def local_instance(settings: Settings) -> dg.DagsterInstance:
+    """The instance of $DAGSTER_HOME, or of ``<BATCH_TRAINING_HOME>/dagster_home`` (SQLite) when unset."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str(settings.home / "dagster_home")
+        os.environ["DAGSTER_HOME"] = home
+    Path(home).mkdir(parents=True, exist_ok=True)
+    config = Path(home) / "dagster.yaml"
+    if not config.exists():
+        config.write_text(_LOCAL_INSTANCE_YAML.format(home=Path(home).resolve()))
+    return dg.DagsterInstance.get()
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    success: bool
+    days: int
+    totals: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+    checks: dict[str, str] = field(default_factory=dict)  # name -> "passed" / "WARN: ..." / "ERROR: ..."
+    failure: str | None = None
+
+
+def run_ingest(spec: TrainingSpec, settings: Settings, first: str, last: str,
+               instance: dg.DagsterInstance) -> RunSummary:
+    """Materialize raw/cleansed/quarantine of days first..last as one run."""
+    job = build_defs([spec], settings).resolve_job_def(ingest_job_name(spec))
+    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    return summarize(result, spec)
+
+
+def summarize(result: dg.ExecuteInProcessResult, spec: TrainingSpec) -> RunSummary:
+    cleansed = dg.AssetKey([spec.name, "cleansed"])
+    totals = {"rows_raw": 0, "rows_clean": 0, "rows_quarantined": 0, "rows_repaired": 0}
+    reasons: dict[str, int] = {}
+    days = 0
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        if mat.asset_key != cleansed:
+            continue
+        days += 1
+        meta = mat.metadata
+        for key in totals:
+            totals[key] += int(meta[key].value) if key in meta else 0
+        for code, count in (meta["quarantine_reasons"].value if "quarantine_reasons" in meta else {}).items():
+            reasons[code] = reasons.get(code, 0) + count
+    checks = {}
+    for evaluation in result.get_asset_check_evaluations():
+        name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        summary = evaluation.description or ""
+        checks[name] = "passed" if evaluation.passed else f"{evaluation.severity.value}: {summary}"
+    failure = None
+    if not result.success:
+        failures = result.get_step_failure_events()
+        failure = "; ".join(f"{e.step_key}: {e.event_specific_data.error.message.strip()}" for e in failures) or "run failed"
+    return RunSummary(result.run_id, result.success, days, totals, dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+                      checks, failure)

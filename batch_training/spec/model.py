@@ -1,0 +1,158 @@
+"""The training spec: one YAML file declares one pipeline.
+
+Every later step is built from these models; nothing about a particular data set is hard-coded
+outside its spec. Unknown keys are errors (``extra="forbid"``) so a typo never silently falls back
+to a default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from batch_training.spec.identifiers import check_identifier, check_table_name
+
+ColumnType = Literal["integer", "float", "string", "date", "timestamp"]
+Repair = Literal["whitespace", "thousands_separator"]
+NUMERIC_TYPES = ("integer", "float")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnContract(_Strict):
+    """What a clean value of one column looks like."""
+
+    type: ColumnType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str] | None = Field(default=None, description="allowed values (categorical columns)")
+    clock: bool = Field(default=False, description="an HHMM clock time: minutes < 60, 0000..2400")
+    repairs: list[Repair] | None = Field(
+        default=None,
+        description="lossless repairs applied to text values; default: both for numbers, whitespace for strings",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ColumnContract":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if (self.min is not None or self.max is not None or self.clock) and self.type not in NUMERIC_TYPES:
+            raise ValueError(f"min/max/clock need a numeric type, not {self.type!r}")
+        if self.allowed is not None and self.type != "string":
+            raise ValueError(f"allowed values need type 'string', not {self.type!r}")
+        if self.repairs and "thousands_separator" in self.repairs and self.type not in NUMERIC_TYPES:
+            raise ValueError("the thousands_separator repair applies to numeric columns only")
+        return self
+
+    @property
+    def effective_repairs(self) -> tuple[str, ...]:
+        if self.repairs is not None:
+            return tuple(self.repairs)
+        return ("whitespace", "thousands_separator") if self.type in NUMERIC_TYPES else ("whitespace",)
+
+
+class SourceSpec(_Strict):
+    """Where the rows live in the DWH and how they are cut into days."""
+
+    table: str
+    partition_column: str = Field(description="a DATE (or TIMESTAMP) column that names each row's day")
+    timezone: str = "UTC"
+    first_day: dt.date
+    last_day: dt.date | None = Field(default=None, description="last day with data; open-ended when absent")
+    allow_empty_days: bool = False
+    extract_chunk_days: int = Field(
+        default=31, ge=1, le=366, description="days read per query in a range run (bounds memory)"
+    )
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: str) -> str:
+        return check_table_name(v)
+
+    @field_validator("partition_column")
+    @classmethod
+    def _partition_column(cls, v: str) -> str:
+        return check_identifier(v, "partition column")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {v!r}") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _days(self) -> "SourceSpec":
+        if self.last_day is not None and self.last_day < self.first_day:
+            raise ValueError(f"last_day {self.last_day} is before first_day {self.first_day}")
+        return self
+
+
+class QualitySpec(_Strict):
+    """Thresholds of the data checks on each day."""
+
+    quarantine_warn_rate: float = Field(default=0.02, ge=0, le=1)
+    quarantine_max_rate: float = Field(default=0.25, ge=0, le=1)
+    duplicate_warn_rate: float = Field(default=0.01, ge=0, le=1)
+    min_rows: int = Field(default=1, ge=0, description="fewer rows than this make a day 'empty'")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "QualitySpec":
+        if self.quarantine_warn_rate > self.quarantine_max_rate:
+            raise ValueError("quarantine_warn_rate is above quarantine_max_rate")
+        return self
+
+
+class FeaturesSpec(_Strict):
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+
+
+class TrainingSpec(_Strict):
+    """One pipeline: source, contract, quality thresholds, and what later steps learn from it."""
+
+    name: str
+    description: str = ""
+    source: SourceSpec
+    columns: dict[str, ColumnContract]
+    quality: QualitySpec = QualitySpec()
+    features: FeaturesSpec | None = None
+    target: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_identifier(v, "spec name")
+
+    @field_validator("columns")
+    @classmethod
+    def _column_names(cls, v: dict[str, ColumnContract]) -> dict[str, ColumnContract]:
+        if not v:
+            raise ValueError("the contract declares no columns")
+        for name in v:
+            check_identifier(name, "column name")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> "TrainingSpec":
+        part = self.source.partition_column
+        if part not in self.columns:
+            raise ValueError(f"partition column {part!r} is not declared under columns")
+        if self.columns[part].type not in ("date", "timestamp"):
+            raise ValueError(f"partition column {part!r} must have type date or timestamp")
+        if self.columns[part].nullable:
+            raise ValueError(f"partition column {part!r} cannot be nullable")
+        used = list(self.features.numeric + self.features.categorical) if self.features else []
+        used += [self.target] if self.target else []
+        for col in used:
+            if col not in self.columns:
+                raise ValueError(f"feature or target {col!r} is not declared under columns")
+        return self

@@ -1,0 +1,61 @@
+"""Parquet files per asset and day, written atomically.
+
+A write goes to a temporary file in the destination folder, is flushed to disk, and is renamed
+over the final name: a reader (or a crash) sees the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def atomic_write_parquet(table: pa.Table, path: Path) -> int:
+    """Write ``table`` to ``path`` atomically; return the file's size in bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path.stat().st_size
+
+
+class PartitionStore:
+    """``<root>/<spec>/<asset>/<YYYY-MM-DD>.parquet``"""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, spec: str, asset: str, day: dt.date | str) -> Path:
+        key = day.isoformat() if isinstance(day, dt.date) else dt.date.fromisoformat(day).isoformat()
+        return self.root / spec / asset / f"{key}.parquet"
+
+    def write(self, spec: str, asset: str, day: dt.date | str, table: pa.Table) -> Path:
+        path = self.path(spec, asset, day)
+        atomic_write_parquet(table, path)
+        return path
+
+    def read(self, spec: str, asset: str, day: dt.date | str) -> pa.Table:
+        path = self.path(spec, asset, day)
+        if not path.exists():
+            raise FileNotFoundError(f"{asset} of {spec} for {day} has not been materialized ({path} is missing)")
+        return pq.read_table(path)
+
+    def exists(self, spec: str, asset: str, day: dt.date | str) -> bool:
+        return self.path(spec, asset, day).exists()

@@ -1,0 +1,63 @@
+"""The DWH interface: read a span of days into Arrow, replace a table from Arrow.
+
+Implementations: DuckDB (embedded default) and PostgreSQL (through ADBC). Both build SQL only from
+validated, quoted identifiers; values always travel as bound parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+
+import pyarrow as pa
+
+from batch_training.spec.identifiers import quote_identifier
+
+
+class WarehouseError(RuntimeError):
+    """The DWH could not answer (connection refused, reset, timeout, ...): worth retrying."""
+
+
+def day_range_sql(table: str, partition_column: str, placeholder: str = "?") -> str:
+    """``SELECT *`` of the rows whose partition value lies in [lower, upper)."""
+    col = quote_identifier(partition_column)
+    return (
+        f"SELECT * FROM {quote_identifier(table)} "
+        f"WHERE {col} >= {placeholder.format(1)} AND {col} < {placeholder.format(2)}"
+    )
+
+
+class Warehouse(ABC):
+    """A connection to one DWH. Use as a context manager, or call ``close()``."""
+
+    #: short name for logs and metadata ("duckdb", "postgresql"); never the URL (it may hold a password)
+    kind: str = "?"
+
+    @abstractmethod
+    def read_between(self, table: str, partition_column: str, lower: object, upper: object) -> pa.Table:
+        """All columns of the rows with ``lower <= partition_column < upper``, in one query."""
+
+    @abstractmethod
+    def replace_table(self, table: str, data: pa.Table) -> None:
+        """Drop ``table`` if present and create it with ``data``'s rows and schema."""
+
+    @abstractmethod
+    def execute(self, sql: str, parameters: tuple = ()) -> None:
+        """Run a statement that returns nothing (DDL, UPDATE, ...)."""
+
+    @abstractmethod
+    def query(self, sql: str, parameters: tuple = ()) -> pa.Table:
+        """Run a query and return its rows as Arrow."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def read_days(self, table: str, partition_column: str, first: dt.date, last: dt.date) -> pa.Table:
+        """Rows of the days ``first``..``last`` (inclusive) of a DATE partition column."""
+        return self.read_between(table, partition_column, first, last + dt.timedelta(days=1))
+
+    def __enter__(self) -> "Warehouse":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
