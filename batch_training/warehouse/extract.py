@@ -46,7 +46,7 @@ def split_by_day(table: pa.Table, partition_column: str, timezone: str) -> dict[
     if table.num_rows == 0:
         return {}
     keys = day_keys(table.column(partition_column), timezone)
-    order = pc.sort_indices(keys, null_placement="at_end")
+    order = pc.sort_indices(keys)
     table, keys = table.take(order), keys.take(order)
     out: dict[str, pa.Table] = {}
     offset = 0
