@@ -92,6 +92,21 @@ def cmd_specs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dev(args: argparse.Namespace) -> int:
+    """The Dagster UI and daemon on the local instance (SQLite under BATCH_TRAINING_HOME)."""
+    import os
+    import shutil
+
+    from batch_training.defs.runner import local_instance
+
+    local_instance(get_settings())  # creates DAGSTER_HOME and its dagster.yaml when missing
+    dagster = shutil.which("dagster") or "dagster"
+    argv = [dagster, "dev", "-m", "batch_training.definitions", "-h", args.host, "-p", str(args.port)]
+    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
+    os.execvp(argv[0], argv)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="batch-training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--first-day", type=_day)
     ingest.add_argument("--last-day", type=_day)
     ingest.set_defaults(func=cmd_ingest)
+
+    dev = sub.add_parser("dev", help="start the Dagster UI and daemon on the local instance")
+    dev.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=cmd_dev)
 
     specs = sub.add_parser("specs", help="validate and list the training specs")
     specs.set_defaults(func=cmd_specs)

@@ -43,6 +43,10 @@ def local_instance(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+# Console shows INFO and up (the event log in DAGSTER_HOME keeps everything).
+_QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 @dataclass
 class RunSummary:
     run_id: str
@@ -59,7 +63,7 @@ def run_ingest(spec: TrainingSpec, settings: Settings, first: str, last: str,
     """Materialize raw/cleansed/quarantine of days first..last as one run."""
     job = build_defs([spec], settings).resolve_job_def(ingest_job_name(spec))
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=_QUIET)
     return summarize(result, spec)
 
 

@@ -14,7 +14,7 @@ _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 def check_identifier(name: str, what: str = "identifier") -> str:
     """Return ``name`` if it is a plain SQL identifier, else raise ValueError saying why."""
-    if not isinstance(name, str) or not _PLAIN.match(name):
+    if not isinstance(name, str) or not _PLAIN.fullmatch(name):
         raise ValueError(
             f"{what} {name!r} is not a plain SQL identifier "
             "(letters, digits and underscores, starting with a letter or underscore, at most 63 characters)"

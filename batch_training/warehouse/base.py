@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 
 import pyarrow as pa
 
-from batch_training.spec.identifiers import quote_identifier
+from batch_training.spec.identifiers import check_identifier, check_table_name, quote_identifier
 
 
 class WarehouseError(RuntimeError):
@@ -20,9 +20,9 @@ class WarehouseError(RuntimeError):
 
 def day_range_sql(table: str, partition_column: str, placeholder: str = "?") -> str:
     """``SELECT *`` of the rows whose partition value lies in [lower, upper)."""
-    col = quote_identifier(partition_column)
+    col = quote_identifier(check_identifier(partition_column, "partition column"))
     return (
-        f"SELECT * FROM {quote_identifier(table)} "
+        f"SELECT * FROM {quote_identifier(check_table_name(table))} "
         f"WHERE {col} >= {placeholder.format(1)} AND {col} < {placeholder.format(2)}"
     )
 

@@ -23,7 +23,7 @@ def open_warehouse(url: str, read_only: bool = False) -> Warehouse:
         return DuckDBWarehouse(url.removeprefix("duckdb://"), read_only=read_only)
     if url.startswith("duckdb:"):
         return DuckDBWarehouse(url.removeprefix("duckdb:"), read_only=read_only)
-    if url.endswith((".duckdb", ".db")) or url == ":memory:":
+    if "://" not in url and (url.endswith((".duckdb", ".db")) or url == ":memory:"):  # a path, not a URL
         return DuckDBWarehouse(url, read_only=read_only)
     raise ValueError(f"unsupported warehouse URL scheme in {redact_url(url)!r} (use duckdb:// or postgresql://)")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from batch_training.spec.identifiers import quote_identifier
+from batch_training.spec.identifiers import check_table_name, quote_identifier
 from batch_training.warehouse.base import Warehouse, WarehouseError, day_range_sql
 
 
@@ -28,7 +28,7 @@ class DuckDBWarehouse(Warehouse):
         return self._con.sql(sql, params=[lower, upper]).to_arrow_table()
 
     def replace_table(self, table: str, data: pa.Table) -> None:
-        name = quote_identifier(table)
+        name = quote_identifier(check_table_name(table))
         self._con.register("_incoming", data)
         try:
             self._con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _incoming")

@@ -6,7 +6,6 @@ import dagster as dg
 
 from batch_training.defs.ingest.cleansed import build_cleansing_assets
 from batch_training.defs.ingest.raw import build_raw_asset
-from batch_training.defs.partitions import daily_partitions
 from batch_training.spec import TrainingSpec
 
 
@@ -19,7 +18,6 @@ def build_ingest_defs(spec: TrainingSpec) -> dg.Definitions:
     job = dg.define_asset_job(
         ingest_job_name(spec),
         selection=dg.AssetSelection.assets(*assets),
-        partitions_def=daily_partitions(spec),
         description=f"Extract and cleanse days of {spec.name}: raw, cleansed, quarantine and their checks.",
     )
     return dg.Definitions(assets=assets, jobs=[job])

@@ -1,0 +1,32 @@
+# The two commands: `make run` and `make test`. Everything else is documented in README.md.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export BATCH_TRAINING_HOME ?= $(CURDIR)/.batch_training
+export DAGSTER_HOME ?= $(BATCH_TRAINING_HOME)/dagster_home
+
+.PHONY: env run test dev bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+env: $(VENV)/.installed
+
+run: env
+	$(BIN)/batch-training seed
+	$(BIN)/batch-training ingest
+
+test: env
+	$(BIN)/pytest
+
+dev: env
+	$(BIN)/batch-training dev --host 127.0.0.1 --port 3000
+
+bench: env
+	$(BIN)/python -m bench.ingest
+
+clean:
+	rm -rf $(BATCH_TRAINING_HOME)

@@ -1,0 +1,1 @@
+pytest_plugins = ["batch_training_tests.support.postgres"]

@@ -1,0 +1,82 @@
+"""The code location loads, with the asset keys, checks and jobs we expect, from the environment."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from batch_training.settings import SettingsError, get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXPECTED_ASSETS = {"flights_delay/raw", "flights_delay/cleansed", "flights_delay/quarantine"}
+EXPECTED_CHECKS = {
+    "flights_delay/raw:schema_drift", "flights_delay/raw:not_empty",
+    "flights_delay/cleansed:quarantine_rate", "flights_delay/cleansed:duplicates",
+}
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.setenv("BATCH_TRAINING_HOME", str(tmp_path / "home"))
+    for var in ("BATCH_TRAINING_ENV", "BATCH_TRAINING_WAREHOUSE_URL", "BATCH_TRAINING_SPEC_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+def load():
+    from batch_training.definitions import defs
+
+    return defs()
+
+
+def test_asset_keys_checks_and_jobs(env):
+    defs = load()
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_ASSETS
+    checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys}
+    assert checks == EXPECTED_CHECKS
+    assert defs.resolve_job_def("flights_delay__ingest") is not None
+    blocking = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys
+                if graph.get_check_spec(k).blocking}
+    assert blocking == {"flights_delay/raw:schema_drift", "flights_delay/raw:not_empty",
+                        "flights_delay/cleansed:quarantine_rate"}
+
+
+def test_local_default_points_at_the_duckdb_file_under_home(env, tmp_path):
+    resource = load().resources["warehouse"]
+    assert resource.url == f"duckdb://{tmp_path / 'home' / 'warehouse.duckdb'}"
+
+
+def test_warehouse_url_from_the_environment_stays_a_secret(env):
+    env.setenv("BATCH_TRAINING_WAREHOUSE_URL", "postgresql://etl:s3cret@127.0.0.1:1/dwh")
+    resource = load().resources["warehouse"]
+    assert isinstance(resource.url, dg.EnvVar)
+    assert "s3cret" not in repr(resource)
+
+
+def test_production_without_a_warehouse_url_is_refused(env):
+    env.setenv("BATCH_TRAINING_ENV", "production")
+    with pytest.raises(SettingsError, match="BATCH_TRAINING_WAREHOUSE_URL"):
+        load()
+
+
+def test_another_spec_folder_changes_the_assets(env):
+    env.setenv("BATCH_TRAINING_SPEC_DIR", str(ROOT / "batch_training_tests" / "specs"))
+    keys = {k.to_user_string() for k in load().resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"sensor_health/raw", "sensor_health/cleansed", "sensor_health/quarantine"}
+
+
+def test_dagster_cli_validates_the_workspace(tmp_path):
+    env = {**os.environ, "BATCH_TRAINING_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path)}
+    env.pop("BATCH_TRAINING_ENV", None)
+    dagster = Path(sys.executable).parent / "dagster"
+    proc = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "batch_training" in proc.stdout + proc.stderr

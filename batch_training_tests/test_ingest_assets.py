@@ -1,0 +1,149 @@
+"""raw, cleansed and quarantine materialized on small real data with an ephemeral instance."""
+
+import datetime as dt
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from batch_training.sample.seed import SeedOptions, seed_warehouse
+from batch_training.spec import load_specs
+from batch_training_tests.support.dagster_run import (
+    check_evaluations, ingest_defs, materialized_days, run_day, run_range,
+)
+from batch_training_tests.support.sensors import sensor_readings, sensor_spec
+from batch_training.warehouse import open_warehouse
+
+FIRST, LAST = dt.date(2013, 1, 1), dt.date(2013, 1, 4)
+DAYS = ["2013-01-01", "2013-01-02", "2013-01-03", "2013-01-04"]
+
+
+@pytest.fixture
+def flights():
+    return load_specs()[0]
+
+
+def seeded(tmp_path, **options) -> str:
+    url = f"duckdb://{tmp_path / 'dwh.duckdb'}"
+    seed_warehouse(url, SeedOptions(first_day=FIRST, last_day=LAST, **options))
+    return url
+
+
+def partition_metadata(instance, key: dg.AssetKey, day: str) -> dict:
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1).records
+    event = records[0].asset_materialization
+    return {k: v.value for k, v in event.metadata.items()}
+
+
+def test_range_is_one_run_and_every_row_is_clean_or_quarantined(tmp_path, flights):
+    url = seeded(tmp_path, anomaly_rate=0.05, seed=3)
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_range(ingest_defs(flights, url, tmp_path / "data"), flights, DAYS[0], DAYS[-1], instance)
+
+    assert result.success
+    assert len(instance.get_run_records()) == 1
+    for asset in ("raw", "cleansed", "quarantine"):
+        assert materialized_days(instance, flights, asset) == DAYS
+    with open_warehouse(url) as wh:
+        dwh_rows = {r["d"].isoformat(): r["n"] for r in wh.query(
+            "SELECT flight_date AS d, count(*) AS n FROM flights GROUP BY 1").to_pylist()}
+    total_quarantined = 0
+    for day in DAYS:
+        meta = partition_metadata(instance, dg.AssetKey(["flights_delay", "cleansed"]), day)
+        assert meta["rows_raw"] == dwh_rows[day]
+        assert meta["rows_raw"] == meta["rows_clean"] + meta["rows_quarantined"]
+        clean = pq.read_table(tmp_path / "data" / "flights_delay" / "cleansed" / f"{day}.parquet")
+        quarantine = pq.read_table(tmp_path / "data" / "flights_delay" / "quarantine" / f"{day}.parquet")
+        assert (clean.num_rows, quarantine.num_rows) == (meta["rows_clean"], meta["rows_quarantined"])
+        assert sum(meta["quarantine_reasons"].values()) >= meta["rows_quarantined"]
+        total_quarantined += meta["rows_quarantined"]
+    assert total_quarantined > 0
+    # ~3.9% of rows quarantined: above the 2% warning level, below the 25% maximum, so the check
+    # fails with WARN and does not block the run.
+    checks = check_evaluations(result)
+    assert {name: e.passed for name, e in checks.items()} == {
+        "raw:schema_drift": True, "raw:not_empty": True, "cleansed:quarantine_rate": False, "cleansed:duplicates": True,
+    }
+    assert checks["cleansed:quarantine_rate"].severity == dg.AssetCheckSeverity.WARN
+    assert checks["cleansed:quarantine_rate"].metadata["days_failed"].value == len(DAYS)
+
+
+def test_quarantine_metadata_has_reasons_and_preview(tmp_path, flights):
+    url = seeded(tmp_path, anomaly_rate=0.05, seed=3)
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_day(ingest_defs(flights, url, tmp_path / "data"), flights, DAYS[1], instance).success
+    meta = partition_metadata(instance, dg.AssetKey(["flights_delay", "quarantine"]), DAYS[1])
+    assert meta["rows_quarantined"] > 0
+    assert sum(meta["reasons"].values()) >= meta["rows_quarantined"]
+    assert "| row | reasons | raw values |" in meta["preview"]
+    top_reason = max(meta["reasons"], key=meta["reasons"].get)
+    assert top_reason in meta["preview"]
+
+
+def test_single_day_check_is_recorded_for_its_partition(tmp_path, flights):
+    url = seeded(tmp_path)
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_day(ingest_defs(flights, url, tmp_path / "data"), flights, DAYS[2], instance)
+    assert result.success
+    evaluation = check_evaluations(result)["raw:schema_drift"]
+    assert evaluation.passed
+    assert evaluation.partition == DAYS[2]
+
+
+def test_schema_drift_blocks_downstream(tmp_path, flights):
+    url = seeded(tmp_path, rename={"dep_delay": "departure_delay"})
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_range(ingest_defs(flights, url, tmp_path / "data"), flights, DAYS[0], DAYS[1], instance)
+
+    assert not result.success
+    drift = check_evaluations(result)["raw:schema_drift"]
+    assert not drift.passed and drift.severity == dg.AssetCheckSeverity.ERROR
+    meta = {k: v.value for k, v in drift.metadata.items()}
+    assert meta["days_failed"] == 2
+    assert set(meta["failed"]) == {DAYS[0], DAYS[1]}
+    assert "departure_delay" in meta["summary"] or "departure_delay" in str(meta["failed"])
+    assert materialized_days(instance, flights, "raw") == DAYS[:2]
+    assert materialized_days(instance, flights, "cleansed") == []
+    assert materialized_days(instance, flights, "quarantine") == []
+
+
+def test_empty_day_fails_unless_allowed(tmp_path, flights):
+    url = seeded(tmp_path, empty_days=[FIRST + dt.timedelta(days=1)])
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_range(ingest_defs(flights, url, tmp_path / "data"), flights, DAYS[0], DAYS[2], instance)
+
+    assert not result.success
+    empty = check_evaluations(result)["raw:not_empty"]
+    assert not empty.passed
+    assert list(empty.metadata["failed"].value) == [DAYS[1]]
+    assert materialized_days(instance, flights, "cleansed") == []
+
+
+def test_quarantine_rate_over_the_maximum_blocks(tmp_path, flights):
+    url = seeded(tmp_path, anomaly_rate=0.9, seed=5)
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_day(ingest_defs(flights, url, tmp_path / "data"), flights, DAYS[0], instance)
+
+    assert not result.success
+    rate = check_evaluations(result)["cleansed:quarantine_rate"]
+    assert not rate.passed and rate.severity == dg.AssetCheckSeverity.ERROR
+    assert rate.metadata["rate"].value > flights.quality.quarantine_max_rate
+
+
+def test_second_spec_runs_with_no_code_change(tmp_path):
+    spec = sensor_spec()
+    url = f"duckdb://{tmp_path / 'sensors.duckdb'}"
+    readings = sensor_readings(dt.date(2024, 3, 1), 3)
+    with open_warehouse(url) as wh:
+        wh.execute("CREATE SCHEMA telemetry")
+        wh.replace_table("telemetry.readings", readings)
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_range(ingest_defs(spec, url, tmp_path / "data"), spec, "2024-03-01", "2024-03-04", instance)
+
+    assert result.success
+    assert materialized_days(instance, spec, "cleansed") == ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"]
+    rows = {d: partition_metadata(instance, dg.AssetKey(["sensor_health", "cleansed"]), d)["rows_clean"]
+            for d in ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"]}
+    assert rows == {"2024-03-01": 96, "2024-03-02": 96, "2024-03-03": 96, "2024-03-04": 0}
+    clean = pq.read_table(tmp_path / "data" / "sensor_health" / "cleansed" / "2024-03-02.parquet")
+    assert clean.schema.field("battery_pct").type == "int64"
