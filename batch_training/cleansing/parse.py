@@ -76,22 +76,57 @@ def _parse_text(raw: pa.Array, contract: ColumnContract) -> ParsedColumn:
         text = pc.if_else(grouped, pc.replace_substring(text, ",", ""), text)
     if kind in ("integer", "float"):
         values = _parse_number(text, kind)
-    elif kind == "date":
-        values = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True).cast(pa.date32())
     else:
-        values = _parse_timestamp_text(text)
+        if kind == "date":
+            values = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True).cast(pa.date32())
+        else:
+            values = _parse_timestamp_text(text)
+        values = pc.if_else(pc.fill_null(_real_day(text), False), values, pa.scalar(None, values.type))
     unparseable = pc.and_(pc.is_valid(text), pc.is_null(values))
     return ParsedColumn(values, unparseable, repairs)
 
 
 def _parse_number(text: pa.Array, kind: str) -> pa.Array:
-    """Fast path: one cast when every value is a number; else only the matching values are cast."""
+    """Cast only the values that match the contract's number grammar; the rest become null.
+
+    Arrow's own cast is not that grammar: it reads ``"0x10"`` as 16 and ``"nan"``/``"inf"`` as
+    floats, and raises for the whole array on ``"+5"`` or an integer beyond int64. A bad value must
+    be quarantined, never accepted nor allowed to fail the day.
+    """
     target = ARROW_TYPES[kind]
+    candidates = text
+    ok = pc.match_substring_regex(text, _INTEGER if kind == "integer" else _FLOAT)
+    if pc.all(ok).as_py() is False:  # (the masking and the "+" strip cost more than the check)
+        candidates = pc.if_else(ok, candidates, pa.scalar(None, pa.string()))
+    if pc.any(pc.starts_with(candidates, "+")).as_py():
+        candidates = pc.replace_substring_regex(candidates, r"^\+", "")
     try:
-        return text.cast(target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        ok = pc.match_substring_regex(text, _INTEGER if kind == "integer" else _FLOAT)
-        return pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(target)
+        values = candidates.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # rare (an integer beyond int64): value by value
+        values = pa.array([_read_number(v, kind) for v in candidates.to_pylist()], target)
+    return _finite(values) if kind == "float" else values
+
+
+def _read_number(text: str | None, kind: str) -> int | float | None:
+    if text is None:
+        return None
+    if kind == "float":
+        return float(text)
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
+
+
+def _finite(values: pa.Array) -> pa.Array:
+    """NaN and infinities (``1e400`` too) are not numbers a contract's range can judge."""
+    return pc.if_else(pc.is_finite(values), values, pa.scalar(None, values.type))
+
+
+def _real_day(text: pa.Array) -> pa.Array:
+    """Whether the text's date part is a real calendar day: strptime rolls ``2013-02-30`` over to
+    ``2013-03-02``, which would move the row to another day instead of quarantining it."""
+    parts = pc.extract_regex(text, r"^(?P<ymd>[0-9]{4}-[0-9]{1,2}-(?P<d>[0-9]{1,2}))")
+    read = pc.strptime(pc.struct_field(parts, "ymd"), format="%Y-%m-%d", unit="s", error_is_null=True)
+    return pc.equal(pc.day(read), pc.struct_field(parts, "d").cast(pa.int64()))
 
 
 def _parse_timestamp_text(text: pa.Array) -> pa.Array:
@@ -106,8 +141,12 @@ def _parse_typed(raw: pa.Array, contract: ColumnContract) -> ParsedColumn:
     target = ARROW_TYPES[contract.type]
     if contract.type == "integer" and (pa.types.is_floating(raw.type) or pa.types.is_decimal(raw.type)):
         as_float = raw.cast(pa.float64())
-        whole = pc.equal(pc.floor(as_float), as_float)
+        # whole and within int64 (NaN and infinities fail both); anything else would fail the cast
+        whole = pc.and_(pc.equal(pc.floor(as_float), as_float), pc.less(pc.abs(as_float), 2.0**63))
         values = pc.if_else(whole, as_float, pa.scalar(None, pa.float64())).cast(pa.int64())
+        return ParsedColumn(values, pc.and_(pc.is_valid(raw), pc.is_null(values)), {})
+    if contract.type == "float" and pa.types.is_floating(raw.type):
+        values = _finite(raw.cast(pa.float64()))
         return ParsedColumn(values, pc.and_(pc.is_valid(raw), pc.is_null(values)), {})
     if contract.type == "timestamp" and pa.types.is_timestamp(raw.type) and raw.type.tz is None:
         raw = pc.assume_timezone(raw, "UTC")

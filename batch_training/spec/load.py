@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from batch_training.spec.model import TrainingSpec
+from batch_training.spec.model import FieldError, TrainingSpec
 
 
 class SpecError(ValueError):
@@ -19,16 +19,20 @@ def _field_path(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "<top level>"
 
 
+def _location(err: dict) -> tuple:
+    """The error's path, extended by the field a cross-field rule named (see ``FieldError``)."""
+    cause = (err.get("ctx") or {}).get("error")
+    return tuple(err["loc"]) + (cause.loc if isinstance(cause, FieldError) else ())
+
+
 def parse_spec(data: object, source: str = "<memory>") -> TrainingSpec:
     if not isinstance(data, dict):
         raise SpecError(f"{source}: <top level>: expected a mapping, got {type(data).__name__}")
     try:
         return TrainingSpec.model_validate(data)
     except ValidationError as exc:
-        lines = [
-            f"{source}: {_field_path(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
-            for err in exc.errors()
-        ]
+        lines = [f"{source}: {_field_path(_location(err))}: {err['msg'].removeprefix('Value error, ')}"
+                 for err in exc.errors()]
         raise SpecError("\n".join(lines)) from None
 
 

@@ -20,6 +20,19 @@ Repair = Literal["whitespace", "thousands_separator"]
 NUMERIC_TYPES = ("integer", "float")
 
 
+class FieldError(ValueError):
+    """A cross-field rule broken at a known field; the loader appends ``loc`` to the error's path.
+
+    A model validator's error is located at the model itself (``columns.distance`` or the top level),
+    so without this a broken reference would be reported as ``<top level>`` instead of, say,
+    ``source.partition_column``.
+    """
+
+    def __init__(self, loc: tuple[str | int, ...], message: str):
+        super().__init__(message)
+        self.loc = loc
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -41,13 +54,14 @@ class ColumnContract(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> "ColumnContract":
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
-        if (self.min is not None or self.max is not None or self.clock) and self.type not in NUMERIC_TYPES:
-            raise ValueError(f"min/max/clock need a numeric type, not {self.type!r}")
+            raise FieldError(("min",), f"min ({self.min}) is greater than max ({self.max})")
+        numeric_only = [k for k in ("min", "max", "clock") if getattr(self, k) not in (None, False)]
+        if numeric_only and self.type not in NUMERIC_TYPES:
+            raise FieldError((numeric_only[0],), f"min/max/clock need a numeric type, not {self.type!r}")
         if self.allowed is not None and self.type != "string":
-            raise ValueError(f"allowed values need type 'string', not {self.type!r}")
+            raise FieldError(("allowed",), f"allowed values need type 'string', not {self.type!r}")
         if self.repairs and "thousands_separator" in self.repairs and self.type not in NUMERIC_TYPES:
-            raise ValueError("the thousands_separator repair applies to numeric columns only")
+            raise FieldError(("repairs",), "the thousands_separator repair applies to numeric columns only")
         return self
 
     @property
@@ -92,7 +106,7 @@ class SourceSpec(_Strict):
     @model_validator(mode="after")
     def _days(self) -> "SourceSpec":
         if self.last_day is not None and self.last_day < self.first_day:
-            raise ValueError(f"last_day {self.last_day} is before first_day {self.first_day}")
+            raise FieldError(("last_day",), f"last_day {self.last_day} is before first_day {self.first_day}")
         return self
 
 
@@ -107,7 +121,7 @@ class QualitySpec(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> "QualitySpec":
         if self.quarantine_warn_rate > self.quarantine_max_rate:
-            raise ValueError("quarantine_warn_rate is above quarantine_max_rate")
+            raise FieldError(("quarantine_warn_rate",), "quarantine_warn_rate is above quarantine_max_rate")
         return self
 
 
@@ -138,21 +152,27 @@ class TrainingSpec(_Strict):
         if not v:
             raise ValueError("the contract declares no columns")
         for name in v:
-            check_identifier(name, "column name")
+            try:
+                check_identifier(name, "column name")
+            except ValueError as exc:
+                raise FieldError((name,), str(exc)) from None
         return v
 
     @model_validator(mode="after")
     def _references(self) -> "TrainingSpec":
         part = self.source.partition_column
         if part not in self.columns:
-            raise ValueError(f"partition column {part!r} is not declared under columns")
+            raise FieldError(("source", "partition_column"), f"partition column {part!r} is not declared under columns")
         if self.columns[part].type not in ("date", "timestamp"):
-            raise ValueError(f"partition column {part!r} must have type date or timestamp")
+            raise FieldError(("columns", part, "type"), f"partition column {part!r} must have type date or timestamp")
         if self.columns[part].nullable:
-            raise ValueError(f"partition column {part!r} cannot be nullable")
-        used = list(self.features.numeric + self.features.categorical) if self.features else []
-        used += [self.target] if self.target else []
-        for col in used:
+            raise FieldError(("columns", part, "nullable"), f"partition column {part!r} cannot be nullable")
+        used: list[tuple[tuple[str | int, ...], str]] = []
+        if self.features:
+            used += [(("features", kind, i), col) for kind in ("numeric", "categorical")
+                     for i, col in enumerate(getattr(self.features, kind))]
+        used += [(("target",), self.target)] if self.target else []
+        for loc, col in used:
             if col not in self.columns:
-                raise ValueError(f"feature or target {col!r} is not declared under columns")
+                raise FieldError(loc, f"feature or target {col!r} is not declared under columns")
         return self
