@@ -18,6 +18,7 @@ env: $(VENV)/.installed
 run: env
 	$(BIN)/batch-training seed
 	$(BIN)/batch-training ingest
+	$(BIN)/batch-training train
 
 test: env
 	$(BIN)/pytest

@@ -85,6 +85,46 @@ def print_summary(name: str, first: str, last: str, summary, settings) -> None:
     print(f"  data: {settings.data_dir / name}")
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from batch_training.defs.runner import local_instance, run_training
+
+    settings = get_settings()
+    instance = local_instance(settings)
+    ok = True
+    for spec in _select_specs(args.spec):
+        if not spec.trainable:
+            continue
+        default = (spec.source.last_day + dt.timedelta(days=1)) if spec.source.last_day else dt.date.today()
+        as_of = (args.as_of or default).isoformat()
+        summary = run_training(spec, settings, as_of, instance, args.epochs, args.override_reason or "")
+        print_training(spec.name, summary)
+        ok &= summary.success
+    return 0 if ok else 1
+
+
+def print_training(name: str, s) -> None:
+    print(f"\n{name}: train and evaluate as of {s.as_of} {'succeeded' if s.success else 'FAILED'} (run {s.run_id})")
+    r = s.report
+    if r:
+        m = r["metric"]
+        row = [f"candidate {r['candidate'][m]:.4f}"]
+        if r["baselines"].get("naive"):
+            row.append(f"naive {r['baselines']['naive'][m]:.4f}")
+        row.append(f"constant {r['baselines']['constant'][m]:.4f}")
+        row.append(f"champion {r['champion'][m]:.4f}" if r.get("champion") else "champion none")
+        print(f"  holdout {r['data']['holdout_days'][0]}..{r['data']['holdout_days'][1]}, "
+              f"{int(r['candidate']['n'])} rows; {m}: " + ", ".join(row))
+        others = ", ".join(f"{k} {v:.4f}" for k, v in r["candidate"].items() if k not in (m, "n"))
+        print(f"  candidate also: {others}")
+    print(f"  gate: {s.gate}")
+    if s.model_path:
+        print(f"  model: {s.model_path}")
+    if s.report_path:
+        print(f"  report: {s.report_path}")
+    if s.failure:
+        print(f"  failure: {s.failure}")
+
+
 def cmd_specs(args: argparse.Namespace) -> int:
     for spec in _select_specs(None):
         days = f"{spec.source.first_day}..{spec.source.last_day or 'open'}"
@@ -127,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--first-day", type=_day)
     ingest.add_argument("--last-day", type=_day)
     ingest.set_defaults(func=cmd_ingest)
+
+    train = sub.add_parser("train", help="train and evaluate a candidate as of a day (default: the day after the data)")
+    train.add_argument("--spec", help="only this spec (default: all trainable specs)")
+    train.add_argument("--as-of", type=_day, help="as-of day D: trains on the days before D")
+    train.add_argument("--epochs", type=int, help="override the spec's epochs for this run")
+    train.add_argument("--override-reason", help="ship even if the gate fails, for this written reason (recorded)")
+    train.set_defaults(func=cmd_train)
 
     dev = sub.add_parser("dev", help="start the Dagster UI and daemon on the local instance")
     dev.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

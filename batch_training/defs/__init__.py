@@ -7,6 +7,7 @@ import warnings
 import dagster as dg
 
 from batch_training.defs.ingest import build_ingest_defs
+from batch_training.defs.training import build_training_defs
 from batch_training.defs.resources import resources_for
 from batch_training.settings import Settings
 from batch_training.spec import TrainingSpec
@@ -19,4 +20,5 @@ def build_defs(specs: list[TrainingSpec], settings: Settings) -> dg.Definitions:
         warnings.simplefilter("ignore", dg.PreviewWarning)
         warnings.simplefilter("ignore", dg.BetaWarning)
         per_spec = [build_ingest_defs(spec) for spec in specs]
+        per_spec += [build_training_defs(spec) for spec in specs if spec.trainable]
     return dg.Definitions.merge(*per_spec, dg.Definitions(resources=resources_for(settings)))

@@ -5,6 +5,7 @@ Runs launched here are ordinary Dagster runs: they appear in the UI of the same 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,9 +88,48 @@ def summarize(result: dg.ExecuteInProcessResult, spec: TrainingSpec) -> RunSumma
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         summary = evaluation.description or ""
         checks[name] = "passed" if evaluation.passed else f"{evaluation.severity.value}: {summary}"
-    failure = None
-    if not result.success:
-        failures = result.get_step_failure_events()
-        failure = "; ".join(f"{e.step_key}: {e.event_specific_data.error.message.strip()}" for e in failures) or "run failed"
+    failure = None if result.success else _failure_text(result)
     return RunSummary(result.run_id, result.success, days, totals, dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
                       checks, failure)
+
+
+@dataclass
+class TrainSummary:
+    run_id: str
+    success: bool
+    as_of: str
+    report: dict | None
+    report_path: Path | None
+    model_path: Path | None
+    gate: str
+    failure: str | None = None
+
+
+def run_training(spec: TrainingSpec, settings: Settings, as_of: str, instance: dg.DagsterInstance,
+                 epochs: int | None = None, override_reason: str = "") -> TrainSummary:
+    """Materialize training_dataset, trained_model and evaluation_report of one as-of day as one run."""
+    from batch_training.defs.training import train_job_name
+    from batch_training.storage import PartitionStore
+
+    job = build_defs([spec], settings).resolve_job_def(train_job_name(spec))
+    run_config = {**_QUIET, "ops": {
+        f"{spec.name}__trained_model": {"config": {"epochs": epochs}},
+        f"{spec.name}__evaluation_report": {"config": {"gate_override_reason": override_reason}},
+    }}
+    result = job.execute_in_process(instance=instance, partition_key=as_of, raise_on_error=False, run_config=run_config)
+    store = PartitionStore(settings.data_dir)
+    report_dir = store.artifact_dir(spec.name, "evaluation_report", as_of)
+    model_path = store.artifact_dir(spec.name, "trained_model", as_of) / "model.pt"
+    report = json.loads((report_dir / "report.json").read_text()) if (report_dir / "report.json").exists() else None
+    gate = "not evaluated"
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.check_name == "gate":
+            gate = "passed" if evaluation.passed else f"FAILED: {evaluation.description}"
+    failure = None if result.success else _failure_text(result)
+    return TrainSummary(result.run_id, result.success, as_of, report, report_dir / "report.md" if report else None,
+                        model_path if model_path.exists() else None, gate, failure)
+
+
+def _failure_text(result: dg.ExecuteInProcessResult) -> str:
+    failures = result.get_step_failure_events()
+    return "; ".join(f"{e.step_key}: {e.event_specific_data.error.message.strip()}" for e in failures) or "run failed"

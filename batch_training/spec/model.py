@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from batch_training.spec.identifiers import check_identifier, check_table_name
+from batch_training.spec.training import EvaluationSpec, GateSpec, ModelSpec, SplitSpec, Task
 
 ColumnType = Literal["integer", "float", "string", "date", "timestamp"]
 Repair = Literal["whitespace", "thousands_separator"]
@@ -140,6 +141,16 @@ class TrainingSpec(_Strict):
     quality: QualitySpec = QualitySpec()
     features: FeaturesSpec | None = None
     target: str | None = None
+    task: Task | None = Field(default=None, description="regression, binary or multiclass; needs features, target, split")
+    split: SplitSpec | None = None
+    model: ModelSpec = ModelSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
+    gate: GateSpec = GateSpec()
+
+    @property
+    def trainable(self) -> bool:
+        """Whether this spec declares a model (else it stops at cleansed data)."""
+        return self.task is not None
 
     @field_validator("name")
     @classmethod
@@ -175,4 +186,35 @@ class TrainingSpec(_Strict):
         for loc, col in used:
             if col not in self.columns:
                 raise FieldError(loc, f"feature or target {col!r} is not declared under columns")
+        if self.task is not None:
+            self._check_training()
         return self
+
+    def _check_training(self) -> None:
+        if not self.features or not (self.features.numeric or self.features.categorical):
+            raise FieldError(("features",), f"task {self.task!r} needs at least one feature")
+        if not self.target:
+            raise FieldError(("target",), f"task {self.task!r} needs a target column")
+        if self.split is None:
+            raise FieldError(("split",), f"task {self.task!r} needs a split (window_days, holdout_days)")
+        target = self.columns[self.target]
+        if self.task == "regression" and target.type not in NUMERIC_TYPES:
+            raise FieldError(("target",), f"a regression target must be numeric, {self.target!r} is {target.type}")
+        if self.task != "regression" and target.type not in ("string", "integer"):
+            raise FieldError(("target",), f"a classification target must be string or integer, not {target.type}")
+        if self.task == "binary" and target.allowed is not None and len(target.allowed) != 2:
+            raise FieldError(("target",), f"a binary target needs exactly 2 allowed values, {self.target!r} has {len(target.allowed)}")
+        for i, col in enumerate(self.features.numeric):
+            if self.columns[col].type not in NUMERIC_TYPES:
+                raise FieldError(("features", "numeric", i), f"numeric feature {col!r} has type {self.columns[col].type}")
+        for i, col in enumerate(self.evaluation.slices):
+            if col not in self.columns:
+                raise FieldError(("evaluation", "slices", i), f"slice column {col!r} is not declared under columns")
+        naive = self.evaluation.naive
+        if naive is not None:
+            if naive.feature not in self.columns or self.columns[naive.feature].type not in NUMERIC_TYPES:
+                raise FieldError(("evaluation", "naive", "feature"), f"naive rule feature {naive.feature!r} must be a numeric column")
+            if self.task != "regression":
+                raise FieldError(("evaluation", "naive"), "a naive rule applies to regression only")
+        if self.target in self.features.numeric + self.features.categorical:
+            raise FieldError(("target",), f"target {self.target!r} is also a feature")

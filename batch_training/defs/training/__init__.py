@@ -1,0 +1,22 @@
+"""Train and evaluate: training_dataset, trained_model and evaluation_report (with its gate), per as-of day."""
+
+import dagster as dg
+
+from batch_training.defs.training.dataset import build_dataset_asset
+from batch_training.defs.training.model import build_model_asset
+from batch_training.defs.training.report import build_report_asset
+from batch_training.spec import TrainingSpec
+
+
+def train_job_name(spec: TrainingSpec) -> str:
+    return f"{spec.name}__train"
+
+
+def build_training_defs(spec: TrainingSpec) -> dg.Definitions:
+    assets = [build_dataset_asset(spec), build_model_asset(spec), build_report_asset(spec)]
+    job = dg.define_asset_job(
+        train_job_name(spec), selection=dg.AssetSelection.assets(*assets),
+        description=f"Train and evaluate a {spec.name} candidate as of a day (one run per as-of day).",
+        tags={"batch_training/training": spec.name},
+    )
+    return dg.Definitions(assets=assets, jobs=[job])

@@ -1,0 +1,55 @@
+"""``<spec>/training_dataset``: the trailing window of cleansed days for as-of day D."""
+
+import dagster as dg
+
+from batch_training.defs.partitions import day_of
+from batch_training.defs.resources import ArtifactStoreResource
+from batch_training.defs.training.partitions import as_of_partitions, window_mapping
+from batch_training.features import window_for
+from batch_training.features.dataset import build_training_data, describe, write_training_data
+from batch_training.spec import TrainingSpec
+from batch_training.storage import atomic_directory, sha256_file
+
+
+def build_dataset_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
+    key = dg.AssetKey([spec.name, "training_dataset"])
+    cleansed = dg.AssetKey([spec.name, "cleansed"])
+
+    @dg.asset(
+        key=key,
+        partitions_def=as_of_partitions(spec),
+        deps=[dg.AssetDep(cleansed, partition_mapping=window_mapping(spec))],
+        group_name=spec.name,
+        kinds={"parquet"},
+        description=f"Rows of the {spec.split.window_days} cleansed days before the as-of day; the last "
+                    f"{spec.split.holdout_days} held out. Preprocessing fitted on the training days only "
+                    "(preprocessing.json beside the data).",
+    )
+    def training_dataset(context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource) -> dg.MaterializeResult:
+        store = artifacts.partitions()
+        window = window_for(day_of(context.partition_key), spec.split, spec.source.first_day)
+        data = build_training_data(
+            spec, window,
+            read_day=lambda day: store.read(spec.name, "cleansed", day),
+            day_fingerprint=lambda day: sha256_file(store.path(spec.name, "cleansed", day)),
+        )
+        folder = store.artifact_dir(spec.name, "training_dataset", context.partition_key)
+        with atomic_directory(folder) as tmp:
+            write_training_data(data, tmp)
+        info = describe(data)
+        context.log.info(f"as of {info['as_of']}: {info['rows_train']} training rows over {len(window.train_days)} days, "
+                         f"{info['rows_holdout']} holdout rows over {len(window.holdout_days)} days")
+        return dg.MaterializeResult(
+            metadata={
+                "rows_train": info["rows_train"], "rows_holdout": info["rows_holdout"],
+                "rows_without_target": info["rows_without_target"],
+                "train_days": f"{info['train_days'][0]}..{info['train_days'][1]} ({info['train_days'][2]} days)",
+                "holdout_days": f"{info['holdout_days'][0]}..{info['holdout_days'][1]} ({info['holdout_days'][2]} days)",
+                "data_version": info["data_version"],
+                "preprocessing": dg.MetadataValue.json(data.preprocessor.to_dict()),
+                "path": dg.MetadataValue.path(str(folder)),
+            },
+            data_version=dg.DataVersion(data.data_version),
+        )
+
+    return training_dataset

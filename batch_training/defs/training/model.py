@@ -1,0 +1,81 @@
+"""``<spec>/trained_model``: a PyTorch candidate trained on the as-of day's training dataset."""
+
+from typing import Optional
+
+import dagster as dg
+from pydantic import Field
+
+from batch_training.defs.resources import ArtifactStoreResource
+from batch_training.defs.training.partitions import as_of_partitions
+from batch_training.features.dataset import read_training_data
+from batch_training.modeling import fit_candidate
+from batch_training.spec import TrainingSpec
+from batch_training.training import EpochStats, save_checkpoint
+
+
+class TrainingRunConfig(dg.Config):
+    """Per-run tunables, shown in the launchpad; empty fields keep the spec's values."""
+
+    epochs: Optional[int] = Field(default=None, ge=0, description="Epochs for this run (0 trains nothing: a deliberately bad candidate).")
+    learning_rate: Optional[float] = Field(default=None, gt=0, description="AdamW learning rate for this run.")
+    seed: Optional[int] = Field(default=None, description="Random seed for this run (same seed, same weights on CPU).")
+    device: Optional[str] = Field(default=None, description="'cpu' or 'cuda'; empty uses a GPU when one is present.")
+
+
+class _LogEpochs:
+    """Trainer callback: one run-log line per epoch, so progress shows while it trains."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def on_epoch_end(self, stats: EpochStats) -> None:
+        self.log.info(f"epoch {stats.epoch}: train loss {stats.train_loss:.4f}, valid loss {stats.valid_loss:.4f}, "
+                      f"{stats.samples_per_s:,.0f} samples/s{' (best)' if stats.improved else ''}")
+
+
+def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
+    key = dg.AssetKey([spec.name, "trained_model"])
+    dataset = dg.AssetKey([spec.name, "training_dataset"])
+
+    @dg.asset(
+        key=key, partitions_def=as_of_partitions(spec), deps=[dataset], group_name=spec.name, kinds={"pytorch"},
+        description="A tabular MLP (numeric inputs + categorical embeddings) trained with early stopping on the "
+                    "holdout days. One self-describing checkpoint: weights, model config, preprocessing, "
+                    "history and lineage (loads with torch.load(weights_only=True)).",
+    )
+    def trained_model(context: dg.AssetExecutionContext, config: TrainingRunConfig,
+                      artifacts: ArtifactStoreResource) -> dg.MaterializeResult:
+        store = artifacts.partitions()
+        data = read_training_data(store.artifact_dir(spec.name, "training_dataset", context.partition_key))
+        overrides = {k: v for k, v in {"epochs": config.epochs, "learning_rate": config.learning_rate,
+                                        "seed": config.seed}.items() if v is not None}
+        model_spec = spec.model.model_copy(update=overrides)
+        lineage = {"spec": spec.name, "as_of": data.info["as_of"], "data_version": data.info["data_version"],
+                   "train_days": data.info["train_days"], "holdout_days": data.info["holdout_days"],
+                   "run_id": context.run_id}
+        outcome = fit_candidate(data, model_spec, lineage, callbacks=[_LogEpochs(context.log)], device=config.device)
+        folder = store.artifact_dir(spec.name, "trained_model", context.partition_key)
+        folder.mkdir(parents=True, exist_ok=True)
+        digest = save_checkpoint(folder / "model.pt", outcome.checkpoint)
+        history = outcome.result.history
+        seconds = sum(h.seconds for h in history)
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(folder / "model.pt")), "sha256": digest,
+                "epochs_run": len(history), "best_epoch": outcome.result.best_epoch,
+                "best_valid_loss": float(outcome.result.best_valid_loss), "stopped_early": outcome.result.stopped_early,
+                "train_seconds": round(seconds, 2),
+                "samples_per_s": round(outcome.rows_train * len(history) / seconds) if seconds else 0,
+                "device": outcome.result.device, "parameters": outcome.parameters,
+                "rows_train": outcome.rows_train, "rows_valid": outcome.rows_valid,
+                "data_version": data.info["data_version"],
+                "hyperparameters": dg.MetadataValue.json(model_spec.model_dump()),
+            },
+            data_version=dg.DataVersion(digest[:16]),
+        )
+
+    return trained_model
+
+
+
+

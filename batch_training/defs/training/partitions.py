@@ -1,0 +1,23 @@
+"""As-of partitions of the training chain, and how they map onto the cleansed days."""
+
+import datetime as dt
+
+import dagster as dg
+
+from batch_training.features import first_as_of_day
+from batch_training.spec import TrainingSpec
+
+
+def as_of_partitions(spec: TrainingSpec) -> dg.DailyPartitionsDefinition:
+    """As-of day D trains on days before D: from the first day with enough history to the day after
+    the last day of data (``source.last_day + 1``), or open-ended."""
+    source = spec.source
+    start = first_as_of_day(source.first_day, spec.split)
+    end = (source.last_day + dt.timedelta(days=2)).isoformat() if source.last_day else None
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_date=end, timezone=source.timezone)
+
+
+def window_mapping(spec: TrainingSpec) -> dg.TimeWindowPartitionMapping:
+    """As-of D reads cleansed D-window_days .. D-1 (fewer at the start of the data)."""
+    return dg.TimeWindowPartitionMapping(start_offset=-spec.split.window_days, end_offset=-1,
+                                         allow_nonexistent_upstream_partitions=True)

@@ -1,0 +1,83 @@
+"""``<spec>/evaluation_report`` and its blocking ``gate`` check."""
+
+import json
+
+import dagster as dg
+from pydantic import Field
+
+from batch_training.defs.resources import ArtifactStoreResource
+from batch_training.defs.training.partitions import as_of_partitions
+from batch_training.evaluation import png_data_uri, render_markdown, write_report
+from batch_training.features.dataset import read_training_data
+from batch_training.modeling import Predictor
+from batch_training.modeling.evaluate import evaluate
+from batch_training.spec import TrainingSpec
+from batch_training.storage import atomic_directory
+from batch_training.training import load_checkpoint
+
+
+class EvaluationRunConfig(dg.Config):
+    gate_override_reason: str = Field(
+        default="",
+        description="Ship this candidate even if the gate fails. Only with a written reason; it is recorded "
+                    "in the report, the check and the run's tags.",
+    )
+
+
+def build_report_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
+    key = dg.AssetKey([spec.name, "evaluation_report"])
+
+    @dg.asset(
+        key=key, partitions_def=as_of_partitions(spec), group_name=spec.name, kinds={"markdown"},
+        deps=[dg.AssetKey([spec.name, "trained_model"]), dg.AssetKey([spec.name, "training_dataset"])],
+        check_specs=[dg.AssetCheckSpec(
+            "gate", asset=key, blocking=True,
+            description="The candidate beats the naive baseline by the spec's margin, is not worse than the "
+                        "champion beyond its tolerance, and no large slice regresses. Blocks everything downstream.")],
+        description="Metrics of the candidate on the holdout days beside the champion and simple baselines, "
+                    "per slice, with learning curves and error pictures; report.md, report.json and PNGs.",
+    )
+    def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationRunConfig,
+                          artifacts: ArtifactStoreResource):
+        store = artifacts.partitions()
+        pk = context.partition_key
+        data = read_training_data(store.artifact_dir(spec.name, "training_dataset", pk))
+        candidate = Predictor(load_checkpoint(store.artifact_dir(spec.name, "trained_model", pk) / "model.pt"))
+        override = config.gate_override_reason.strip() or None
+        report, pngs, decision = evaluate(spec, data, candidate, champion=None, override_reason=override)
+        folder = store.artifact_dir(spec.name, "evaluation_report", pk)
+        with atomic_directory(folder) as tmp:
+            write_report(tmp, report, pngs)
+        if decision.overridden:
+            context.instance.add_run_tags(context.run_id, {"batch_training/gate_override": "true"})
+            context.log.warning(f"gate overridden: {decision.override_reason}")
+        inline = render_markdown(report, {name: png_data_uri(png) for name, png in pngs.items()})
+        m = report["metric"]
+        naive = report["baselines"]["naive"]
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                "report": dg.MetadataValue.md(inline),
+                "path": dg.MetadataValue.path(str(folder / "report.md")),
+                f"candidate_{m}": float(report["candidate"][m]),
+                **({f"naive_{m}": float(naive[m])} if naive else {}),
+                f"constant_{m}": float(report["baselines"]["constant"][m]),
+                "champion": report["champion"]["version"] if report["champion"] else "none",
+                "gate_passed": decision.passed,
+                "rows_evaluated": int(report["candidate"]["n"]),
+            },
+        )
+        yield dg.AssetCheckResult(
+            asset_key=key, check_name="gate", passed=decision.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(decision.reasons) or "all gate rules passed",
+            metadata={"decision": dg.MetadataValue.json(decision.to_dict()),
+                      "overridden": decision.overridden, "override_reason": decision.override_reason or "",
+                      "metric": m, "candidate": float(report["candidate"][m])},
+        )
+
+    return evaluation_report
+
+
+def read_report(path) -> dict:
+    return json.loads((path / "report.json").read_text())

@@ -1,0 +1,166 @@
+"""Preprocessing fitted on training rows only, applied the same way everywhere (trainer, evaluation,
+prediction server), and stored as JSON.
+
+- numeric features: standardized with the training mean and standard deviation; a missing value
+  becomes 0 (the mean) and, when the feature had gaps in training, sets its own ``<name>__missing``
+  input to 1.
+- categorical features: a vocabulary of the training values, most frequent first; index 0 is the
+  out-of-vocabulary bucket, which also takes missing values.
+- target: regression targets are centred and scaled (median and mean absolute deviation), class
+  labels are mapped to indices of the sorted training classes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+FORMAT = "batch_training.preprocessing/1"
+
+
+@dataclass
+class NumericFeature:
+    name: str
+    mean: float
+    std: float
+    missing_indicator: bool
+
+
+@dataclass
+class CategoricalFeature:
+    name: str
+    vocabulary: list[str]
+
+    @property
+    def cardinality(self) -> int:
+        return len(self.vocabulary) + 1  # + the out-of-vocabulary / missing bucket at index 0
+
+
+@dataclass
+class Target:
+    name: str
+    task: str
+    classes: list[str] | None = None   # classification: index -> label
+    shift: float = 0.0                 # regression: y_model = (y - shift) / scale
+    scale: float = 1.0
+
+
+@dataclass
+class Encoded:
+    numeric: np.ndarray                # float32 [n, n_numeric_inputs]
+    categorical: np.ndarray            # int64 [n, n_categorical]
+    target: np.ndarray | None          # float32 [n] (regression) / int64 [n] (classes); None when absent
+
+
+@dataclass
+class Preprocessor:
+    numeric: list[NumericFeature]
+    categorical: list[CategoricalFeature]
+    target: Target
+    format: str = field(default=FORMAT)
+
+    @property
+    def numeric_inputs(self) -> list[str]:
+        names = [f.name for f in self.numeric]
+        return names + [f"{f.name}__missing" for f in self.numeric if f.missing_indicator]
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        return tuple(f.cardinality for f in self.categorical)
+
+    @property
+    def n_outputs(self) -> int:
+        if self.target.task == "multiclass":
+            return len(self.target.classes or [])
+        return 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Preprocessor":
+        if data.get("format") != FORMAT:
+            raise ValueError(f"not a batch_training preprocessing document (format {data.get('format')!r})")
+        return cls(numeric=[NumericFeature(**f) for f in data["numeric"]],
+                   categorical=[CategoricalFeature(**f) for f in data["categorical"]],
+                   target=Target(**data["target"]), format=FORMAT)
+
+    # -- applying -------------------------------------------------------------------------------
+    def encode_features(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        n = table.num_rows
+        columns, flags = [], []
+        for f in self.numeric:
+            values = _floats(table.column(f.name))
+            missing = ~np.isfinite(values)
+            columns.append(np.where(missing, 0.0, (values - f.mean) / f.std))
+            if f.missing_indicator:
+                flags.append(missing.astype(np.float64))
+        numeric = np.column_stack(columns + flags).astype(np.float32) if columns else np.zeros((n, 0), np.float32)
+        cats = [_indices(table.column(f.name), f.vocabulary) for f in self.categorical]
+        categorical = np.column_stack(cats).astype(np.int64) if cats else np.zeros((n, 0), np.int64)
+        return numeric, categorical
+
+    def encode_target(self, column: pa.ChunkedArray) -> np.ndarray:
+        t = self.target
+        if t.task == "regression":
+            return ((_floats(column) - t.shift) / t.scale).astype(np.float32)
+        index = _indices(column, t.classes or []) - 1  # -1: a class unseen in training
+        return index.astype(np.int64)
+
+    def encode(self, table: pa.Table) -> Encoded:
+        numeric, categorical = self.encode_features(table)
+        target = self.encode_target(table.column(self.target.name)) if self.target.name in table.column_names else None
+        return Encoded(numeric, categorical, target)
+
+    def decode_regression(self, outputs: np.ndarray) -> np.ndarray:
+        return outputs.reshape(-1).astype(np.float64) * self.target.scale + self.target.shift
+
+
+def _floats(column: pa.ChunkedArray) -> np.ndarray:
+    return column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def _indices(column: pa.ChunkedArray, vocabulary: list[str]) -> np.ndarray:
+    """1-based vocabulary positions; 0 for missing or unseen values."""
+    text = column.cast(pa.string())
+    found = pc.index_in(text, value_set=pa.array(vocabulary, pa.string()))
+    return (pc.fill_null(found, -1).to_numpy(zero_copy_only=False) + 1).astype(np.int64)
+
+
+def fit_preprocessor(train: pa.Table, numeric: list[str], categorical: list[str], target: str, task: str) -> Preprocessor:
+    """Fit on training rows only (rows whose target is missing must already be dropped)."""
+    num = []
+    for name in numeric:
+        values = _floats(train.column(name))
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            raise ValueError(f"numeric feature {name!r} has no values in the training rows")
+        std = float(finite.std())
+        num.append(NumericFeature(name, float(finite.mean()), std if std > 0 and math.isfinite(std) else 1.0,
+                                  bool(finite.size < values.size)))
+    cat = [CategoricalFeature(name, _vocabulary(train.column(name))) for name in categorical]
+    return Preprocessor(num, cat, _fit_target(train.column(target), target, task))
+
+
+def _vocabulary(column: pa.ChunkedArray) -> list[str]:
+    counts = pc.value_counts(pc.drop_null(column.cast(pa.string()))).to_pylist()
+    return [c["values"] for c in sorted(counts, key=lambda c: (-c["counts"], c["values"]))]
+
+
+def _fit_target(column: pa.ChunkedArray, name: str, task: str) -> Target:
+    if task == "regression":
+        y = _floats(column)
+        y = y[np.isfinite(y)]
+        median = float(np.median(y))
+        scale = float(np.mean(np.abs(y - median))) or 1.0
+        return Target(name, task, shift=median, scale=scale)
+    classes = sorted(pc.unique(pc.drop_null(column.cast(pa.string()))).to_pylist())
+    if task == "binary" and len(classes) != 2:
+        raise ValueError(f"a binary target needs 2 classes in training, {name!r} has {classes}")
+    if len(classes) < 2:
+        raise ValueError(f"target {name!r} has fewer than 2 classes in training: {classes}")
+    return Target(name, task, classes=classes)

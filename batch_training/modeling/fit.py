@@ -1,0 +1,62 @@
+"""Train a candidate from a training dataset folder's contents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from batch_training.features.dataset import LoadedDataset
+from batch_training.features.preprocess import Preprocessor
+from batch_training.spec.training import ModelSpec
+from batch_training.training import (
+    Batch, Callback, Checkpoint, ModelConfig, TabularNet, TrainConfig, TrainResult, seed_everything, train,
+)
+
+_LOSS = {"binary": "bce", "multiclass": "cross_entropy"}
+
+
+@dataclass
+class FitOutcome:
+    checkpoint: Checkpoint
+    result: TrainResult
+    rows_train: int
+    rows_valid: int
+    parameters: int
+
+
+def to_batch(pre: Preprocessor, table) -> Batch:
+    """Tensors of a table; rows whose class was unseen in training are left out (they cannot be scored)."""
+    enc = pre.encode(table)
+    keep = np.ones(len(enc.target), dtype=bool) if pre.target.task == "regression" else enc.target >= 0
+    target = torch.from_numpy(enc.target[keep])
+    if pre.target.task == "binary":
+        target = target.float()
+    return Batch(torch.from_numpy(enc.numeric[keep]), torch.from_numpy(enc.categorical[keep]), target)
+
+
+def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
+                  callbacks: Sequence[Callback] = (), device: str | None = None) -> FitOutcome:
+    pre = data.preprocessor
+    task = pre.target.task
+    config = ModelConfig(n_numeric=len(pre.numeric_inputs), cardinalities=pre.cardinalities,
+                         hidden=tuple(model.hidden), embedding_dim=model.embedding_dim,
+                         dropout=model.dropout, n_outputs=pre.n_outputs)
+    seed_everything(model.seed)
+    net = TabularNet(config)
+    train_batch, valid_batch = to_batch(pre, data.train), to_batch(pre, data.holdout)
+    result = train(net, train_batch, valid_batch, TrainConfig(
+        epochs=model.epochs, batch_size=model.batch_size, learning_rate=model.learning_rate,
+        weight_decay=model.weight_decay, patience=model.patience, seed=model.seed,
+        loss=_LOSS.get(task, model.loss), device=device), callbacks)
+    history = [asdict(h) for h in result.history]
+    checkpoint = Checkpoint(
+        model_config=config, state_dict=result.state_dict, preprocessing=pre.to_dict(), history=history,
+        lineage=lineage,
+        metadata={"task": task, "best_epoch": result.best_epoch, "best_valid_loss": result.best_valid_loss,
+                  "stopped_early": result.stopped_early, "device": result.device, "model_spec": model.model_dump()},
+    )
+    parameters = sum(p.numel() for p in net.parameters())
+    return FitOutcome(checkpoint, result, len(train_batch), len(valid_batch), parameters)

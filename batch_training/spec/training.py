@@ -1,0 +1,72 @@
+"""Spec sections for training and evaluation: task, split, model, baselines, slices and the gate."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Task = Literal["regression", "binary", "multiclass"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitSpec(_Strict):
+    """Time-based split for an as-of day D: the window is the ``window_days`` days before D; its last
+    ``holdout_days`` are held out (validation for early stopping, and the evaluation set)."""
+
+    window_days: int = Field(ge=2, le=3660)
+    holdout_days: int = Field(ge=1)
+    min_train_days: int = Field(default=7, ge=1, description="fewest training days an as-of day needs")
+
+    @model_validator(mode="after")
+    def _fits(self) -> "SplitSpec":
+        if self.holdout_days + self.min_train_days > self.window_days:
+            raise ValueError(f"holdout_days ({self.holdout_days}) + min_train_days ({self.min_train_days}) "
+                             f"exceed window_days ({self.window_days})")
+        return self
+
+
+class ModelSpec(_Strict):
+    """A tabular MLP: numeric inputs plus one embedding per categorical feature."""
+
+    hidden: list[int] = Field(default_factory=lambda: [64, 32], min_length=1)
+    embedding_dim: int = Field(default=8, ge=1, le=256, description="largest embedding size")
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    epochs: int = Field(default=6, ge=0, le=1000)
+    batch_size: int = Field(default=1024, ge=1)
+    learning_rate: float = Field(default=2e-3, gt=0, le=1)
+    weight_decay: float = Field(default=1e-5, ge=0)
+    patience: int = Field(default=2, ge=1, description="epochs without validation improvement before stopping")
+    seed: int = 0
+    loss: Literal["l1", "l2"] = Field(default="l1", description="regression loss (classification uses cross-entropy)")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "ModelSpec":
+        if any(h < 1 for h in self.hidden):
+            raise ValueError("hidden sizes must be positive")
+        return self
+
+
+class NaiveRule(_Strict):
+    """A simple rule the model must beat: a feature's value plus the training mean offset to the target
+    (``feature_plus_offset``), or the feature as is (``feature``)."""
+
+    kind: Literal["feature_plus_offset", "feature"] = "feature_plus_offset"
+    feature: str
+
+
+class EvaluationSpec(_Strict):
+    slices: list[str] = Field(default_factory=list, description="categorical columns to report metrics by")
+    naive: NaiveRule | None = None
+    slice_min_rows: int = Field(default=200, ge=1, description="slices smaller than this are reported, not gated")
+
+
+class GateSpec(_Strict):
+    """When a candidate may ship. Improvements and tolerances are relative to the compared metric."""
+
+    min_improvement_over_naive: float = Field(default=0.0, ge=0, lt=1)
+    champion_tolerance: float = Field(default=0.01, ge=0, lt=1)
+    slice_tolerance: float = Field(default=0.10, ge=0)
