@@ -35,3 +35,22 @@ def materialized_days(instance: dg.DagsterInstance, spec: TrainingSpec, asset: s
 
 def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, object]:
     return {f"{e.asset_key.path[-1]}:{e.check_name}": e for e in result.get_asset_check_evaluations()}
+
+
+def pipeline_defs(spec: TrainingSpec, warehouse_url: str, data_dir: Path) -> dg.Definitions:
+    """Ingest and training assets of a spec, with test resources."""
+    from batch_training.defs.training import build_training_defs
+
+    return dg.Definitions.merge(ingest_defs(spec, warehouse_url, data_dir), build_training_defs(spec))
+
+
+def run_training(defs: dg.Definitions, spec: TrainingSpec, as_of: str, instance: dg.DagsterInstance,
+                 epochs: int | None = None, override_reason: str = "") -> dg.ExecuteInProcessResult:
+    from batch_training.defs.training import train_job_name
+
+    run_config = {"ops": {
+        f"{spec.name}__trained_model": {"config": {"epochs": epochs}},
+        f"{spec.name}__evaluation_report": {"config": {"gate_override_reason": override_reason}},
+    }}
+    job = defs.resolve_job_def(train_job_name(spec))
+    return job.execute_in_process(instance=instance, partition_key=as_of, run_config=run_config, raise_on_error=False)

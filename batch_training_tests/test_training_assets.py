@@ -1,0 +1,123 @@
+"""training_dataset, trained_model and evaluation_report materialized end to end on small real data."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from batch_training.features.dataset import read_training_data
+from batch_training.sample.seed import SeedOptions, seed_warehouse
+from batch_training.spec import load_specs
+from batch_training.storage import PartitionStore
+from batch_training.training import load_checkpoint
+from batch_training.warehouse import open_warehouse
+from batch_training_tests.support.dagster_run import check_evaluations, pipeline_defs, run_range, run_training
+from batch_training_tests.support.sensors import sensor_readings, sensor_spec
+
+AS_OF = "2013-01-21"
+
+
+@pytest.fixture(scope="module")
+def small_flights():
+    """The flagship spec on 20 days: window 14 days before D, the last 4 held out."""
+    spec = load_specs()[0]
+    return spec.model_copy(update={
+        "source": spec.source.model_copy(update={"last_day": dt.date(2013, 1, 20)}),
+        "split": spec.split.model_copy(update={"window_days": 14, "holdout_days": 4, "min_train_days": 7}),
+        "model": spec.model.model_copy(update={"epochs": 12, "batch_size": 256, "patience": 3}),
+        # 10 days of training data: ask only that the candidate is not worse than the naive rule
+        "gate": spec.gate.model_copy(update={"min_improvement_over_naive": 0.0}),
+    })
+
+
+@pytest.fixture(scope="module")
+def ingested(small_flights, tmp_path_factory):
+    root = tmp_path_factory.mktemp("flights")
+    url = f"duckdb://{root / 'dwh.duckdb'}"
+    seed_warehouse(url, SeedOptions(first_day=dt.date(2013, 1, 1), last_day=dt.date(2013, 1, 20)))
+    instance = dg.DagsterInstance.ephemeral()
+    defs = pipeline_defs(small_flights, url, root / "data")
+    assert run_range(defs, small_flights, "2013-01-01", "2013-01-20", instance).success
+    return defs, instance, PartitionStore(root / "data")
+
+
+def test_chain_materializes_with_lineage_of_its_exact_days(small_flights, ingested):
+    defs, instance, store = ingested
+    result = run_training(defs, small_flights, AS_OF, instance)
+    assert result.success, [e.event_specific_data.error.message for e in result.get_step_failure_events()]
+
+    data = read_training_data(store.artifact_dir("flights_delay", "training_dataset", AS_OF))
+    assert data.info["train_days"] == ["2013-01-07", "2013-01-16", 10]
+    assert data.info["holdout_days"] == ["2013-01-17", "2013-01-20", 4]
+    expected_train = sum(
+        int(np.isfinite(pq.read_table(store.path("flights_delay", "cleansed", dt.date(2013, 1, d)),
+                                      columns=["arr_delay"]).column(0).to_numpy(zero_copy_only=False).astype(float)).sum())
+        for d in range(7, 17))
+    assert data.train.num_rows == expected_train
+    # the preprocessing was fitted on the training days only
+    dep = np.array(data.train.column("dep_delay").to_pylist(), dtype=float)
+    assert data.preprocessor.numeric[0].mean == pytest.approx(np.nanmean(dep))
+
+    ckpt = load_checkpoint(store.artifact_dir("flights_delay", "trained_model", AS_OF) / "model.pt")
+    assert ckpt.lineage["as_of"] == AS_OF and ckpt.lineage["data_version"] == data.info["data_version"]
+    assert ckpt.lineage["run_id"] == result.run_id
+    assert 1 <= len(ckpt.history) <= 12
+
+    report = json.loads((store.artifact_dir("flights_delay", "evaluation_report", AS_OF) / "report.json").read_text())
+    y = np.array(data.holdout.column("arr_delay").to_pylist(), dtype=float)
+    assert report["candidate"]["n"] == len(y)
+    offset = np.mean(np.array(data.train.column("arr_delay").to_pylist(), dtype=float) - dep)
+    naive = np.array(data.holdout.column("dep_delay").to_pylist(), dtype=float) + offset
+    assert report["baselines"]["naive"]["mae"] == pytest.approx(np.mean(np.abs(naive - y)), rel=1e-9)
+    assert set(report["slices"]) == {"origin", "carrier"}
+    gate = check_evaluations(result)["evaluation_report:gate"]
+    assert gate.passed == report["gate"]["passed"]
+
+    # the asset graph knows the window: as-of D depends on exactly the cleansed days D-14..D-1
+    dep = defs.resolve_assets_def(dg.AssetKey(["flights_delay", "training_dataset"]))
+    mapping = dep.get_partition_mapping(dg.AssetKey(["flights_delay", "cleansed"]))
+    cleansed_def = defs.resolve_assets_def(dg.AssetKey(["flights_delay", "cleansed"])).partitions_def
+    upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        dep.partitions_def.subset_with_partition_keys([AS_OF]), dep.partitions_def, cleansed_def)
+    assert sorted(upstream.partitions_subset.get_partition_keys()) == [f"2013-01-{d:02d}" for d in range(7, 21)]
+
+
+def test_untrained_candidate_is_blocked_and_override_is_recorded(small_flights, ingested):
+    defs, instance, store = ingested
+    blocked = run_training(defs, small_flights, AS_OF, instance, epochs=0)
+    gate = check_evaluations(blocked)["evaluation_report:gate"]
+    assert not blocked.success
+    assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
+    assert "naive" in gate.description
+
+    shipped = run_training(defs, small_flights, AS_OF, instance, epochs=0, override_reason="ticket OPS-1: ship for the demo")
+    gate = check_evaluations(shipped)["evaluation_report:gate"]
+    assert shipped.success and gate.passed
+    assert gate.metadata["overridden"].value is True
+    assert gate.metadata["override_reason"].value == "ticket OPS-1: ship for the demo"
+    assert instance.get_run_by_id(shipped.run_id).tags["batch_training/gate_override"] == "true"
+    report = json.loads((store.artifact_dir("flights_delay", "evaluation_report", AS_OF) / "report.json").read_text())
+    assert report["gate"]["overridden"] and report["gate"]["reasons"]
+
+
+def test_second_spec_trains_a_classifier_with_no_code_change(tmp_path):
+    spec = sensor_spec()
+    url = f"duckdb://{tmp_path / 'sensors.duckdb'}"
+    with open_warehouse(url) as wh:
+        wh.execute("CREATE SCHEMA telemetry")
+        wh.replace_table("telemetry.readings", sensor_readings(dt.date(2024, 3, 1), 10))
+    instance = dg.DagsterInstance.ephemeral()
+    defs = pipeline_defs(spec, url, tmp_path / "data")
+    assert run_range(defs, spec, "2024-03-01", "2024-03-10", instance).success
+    result = run_training(defs, spec, "2024-03-11", instance)
+    assert result.success, [e.event_specific_data.error.message for e in result.get_step_failure_events()]
+
+    report = json.loads((tmp_path / "data" / "sensor_health" / "evaluation_report" / "2024-03-11" / "report.json").read_text())
+    assert report["task"] == "multiclass" and report["metric"] == "log_loss"
+    assert report["candidate"]["n"] == 2 * 96
+    assert report["candidate"]["log_loss"] < report["baselines"]["constant"]["log_loss"]
+    assert report["candidate"]["accuracy"] > report["baselines"]["constant"]["accuracy"]
+    assert set(report["slices"]["sensor"]) == {"s1", "s2", "s3", "s4"}
