@@ -1,0 +1,84 @@
+"""Preprocessing (fit on training rows, JSON round trip, out-of-vocabulary) and training windows."""
+
+import datetime as dt
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from batch_training.features import NotEnoughDays, Preprocessor, fit_preprocessor, first_as_of_day, window_for
+from batch_training.spec.training import SplitSpec
+
+TRAIN = pa.table({
+    "x": [1.0, 2.0, None, 5.0],
+    "c": ["a", "b", "a", None],
+    "y": [10.0, 20.0, 30.0, 40.0],
+    "label": ["ok", "bad", "ok", "ok"],
+})
+
+
+def test_numeric_scaling_and_missing_indicator_are_fitted_on_training_rows():
+    pre = fit_preprocessor(TRAIN, ["x"], ["c"], "y", "regression")
+    x = pre.numeric[0]
+    assert (x.mean, x.std, x.missing_indicator) == (pytest.approx(8 / 3), pytest.approx(np.std([1, 2, 5])), True)
+    numeric, _ = pre.encode_features(pa.table({"x": [8 / 3, None], "c": ["a", "a"]}))
+    assert numeric.shape == (2, 2) and pre.numeric_inputs == ["x", "x__missing"]
+    np.testing.assert_allclose(numeric, [[0.0, 0.0], [0.0, 1.0]], atol=1e-6)
+
+
+def test_vocabulary_is_by_frequency_and_unseen_or_missing_values_go_to_bucket_zero():
+    pre = fit_preprocessor(TRAIN, ["x"], ["c"], "y", "regression")
+    assert pre.categorical[0].vocabulary == ["a", "b"] and pre.cardinalities == (3,)
+    _, cats = pre.encode_features(pa.table({"x": [1.0, 1.0, 1.0, 1.0], "c": ["a", "b", "zzz", None]}))
+    assert cats[:, 0].tolist() == [1, 2, 0, 0]
+
+
+def test_regression_target_round_trips_through_scaling():
+    pre = fit_preprocessor(TRAIN, ["x"], ["c"], "y", "regression")
+    encoded = pre.encode_target(TRAIN.column("y"))
+    np.testing.assert_allclose(pre.decode_regression(encoded), [10, 20, 30, 40], rtol=1e-6)
+    assert (pre.target.shift, pre.target.scale) == (25.0, 10.0)
+
+
+def test_class_labels_map_to_sorted_indices_and_unseen_classes_to_minus_one():
+    pre = fit_preprocessor(TRAIN, ["x"], ["c"], "label", "binary")
+    assert pre.target.classes == ["bad", "ok"] and pre.n_outputs == 1
+    assert pre.encode_target(pa.chunked_array([["ok", "bad", "weird", None]])).tolist() == [1, 0, -1, -1]
+    with pytest.raises(ValueError, match="2 classes"):
+        fit_preprocessor(TRAIN.slice(0, 1), ["x"], ["c"], "label", "binary")
+
+
+def test_json_round_trip_gives_identical_encodings():
+    pre = fit_preprocessor(TRAIN, ["x"], ["c"], "label", "multiclass")
+    again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    a, b = pre.encode(TRAIN), again.encode(TRAIN)
+    np.testing.assert_array_equal(a.numeric, b.numeric)
+    np.testing.assert_array_equal(a.categorical, b.categorical)
+    np.testing.assert_array_equal(a.target, b.target)
+    with pytest.raises(ValueError, match="not a batch_training preprocessing"):
+        Preprocessor.from_dict({**pre.to_dict(), "format": "something/else"})
+
+
+def test_feature_without_any_training_value_is_an_error():
+    with pytest.raises(ValueError, match="no values"):
+        fit_preprocessor(pa.table({"x": pa.array([None, None], pa.float64()), "y": [1.0, 2.0]}), ["x"], [], "y", "regression")
+
+
+SPLIT = SplitSpec(window_days=10, holdout_days=3, min_train_days=4)
+
+
+def test_window_is_the_days_before_the_as_of_day_with_the_last_ones_held_out():
+    w = window_for(dt.date(2013, 2, 1), SPLIT, dt.date(2013, 1, 1))
+    assert w.train_days[0] == dt.date(2013, 1, 22) and w.train_days[-1] == dt.date(2013, 1, 28)
+    assert w.holdout_days == (dt.date(2013, 1, 29), dt.date(2013, 1, 30), dt.date(2013, 1, 31))
+    assert dt.date(2013, 2, 1) not in w.days and len(w.days) == 10
+
+
+def test_window_is_clipped_at_the_first_day_and_refused_when_too_short():
+    first = dt.date(2013, 1, 1)
+    assert first_as_of_day(first, SPLIT) == dt.date(2013, 1, 8)
+    w = window_for(dt.date(2013, 1, 8), SPLIT, first)
+    assert w.train_days == tuple(dt.date(2013, 1, d) for d in range(1, 5)) and len(w.holdout_days) == 3
+    with pytest.raises(NotEnoughDays, match="need 4 and 3"):
+        window_for(dt.date(2013, 1, 7), SPLIT, first)
