@@ -49,7 +49,7 @@ def build_report_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
         with atomic_directory(folder) as tmp:
             write_report(tmp, report, pngs)
         if decision.overridden:
-            context.instance.add_run_tags(context.run_id, {"batch_training/gate_override": "true"})
+            context.instance.add_run_tags(context.run.run_id, {"batch_training/gate_override": "true"})
             context.log.warning(f"gate overridden: {decision.override_reason}")
         inline = render_markdown(report, {name: png_data_uri(png) for name, png in pngs.items()})
         m = report["metric"]
