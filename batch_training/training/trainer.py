@@ -199,6 +199,8 @@ def train(model: nn.Module, train: Batch, valid: Batch, config: TrainConfig,
         order = torch.Generator(device="cpu").manual_seed(config.seed)  # batch order, independent of dropout
 
         initial_valid_loss = evaluate_loss(model, valid_d, config.loss, eval_batch)
+        if not math.isfinite(initial_valid_loss):
+            raise ValueError(f"the initial validation loss is {initial_valid_loss}: check the valid split for NaN/inf")
         best_loss, best_epoch, best_state = initial_valid_loss, None, _cpu_copy(model)
         history: list[EpochStats] = []
         stale = 0
