@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 WAREHOUSE_URL_VAR = "BATCH_TRAINING_WAREHOUSE_URL"
+REGISTRY_URL_VAR = "BATCH_TRAINING_REGISTRY_URL"
 
 
 class Settings(BaseModel):
@@ -23,6 +24,8 @@ class Settings(BaseModel):
     environment: Literal["local", "production"] = "local"
     home: Path
     spec_dir: Path | None = None
+    image_builder: Literal["auto", "buildah", "docker", "none"] = "none"
+    base_image: str | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -40,6 +43,14 @@ class Settings(BaseModel):
     def warehouse_url_from_env(self) -> bool:
         return bool(os.environ.get(WAREHOUSE_URL_VAR))
 
+    @property
+    def local_registry_url(self) -> str:
+        return f"sqlite:///{self.home / 'registry.db'}"
+
+    @property
+    def registry_url_from_env(self) -> bool:
+        return bool(os.environ.get(REGISTRY_URL_VAR))
+
 
 class SettingsError(ValueError):
     pass
@@ -51,14 +62,19 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         "environment": env.get("BATCH_TRAINING_ENV", "local"),
         "home": Path(env.get("BATCH_TRAINING_HOME", ".batch_training")).expanduser().resolve(),
         "spec_dir": env.get("BATCH_TRAINING_SPEC_DIR") or None,
+        # the embedded default builds no image (a laptop may have neither buildah nor docker)
+        "image_builder": env.get("BATCH_TRAINING_IMAGE_BUILDER", "none"),
+        "base_image": env.get("BATCH_TRAINING_BASE_IMAGE") or None,
     }
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SettingsError(f"invalid batch_training settings from the environment: {problems}") from None
-    if settings.environment == "production" and not settings.warehouse_url_from_env:
-        raise SettingsError(f"BATCH_TRAINING_ENV=production needs {WAREHOUSE_URL_VAR} (the DWH URL, a secret)")
+    if settings.environment == "production":
+        missing = [v for v in (WAREHOUSE_URL_VAR, REGISTRY_URL_VAR) if not env.get(v)]
+        if missing:
+            raise SettingsError(f"BATCH_TRAINING_ENV=production needs {' and '.join(missing)} (URLs are secrets)")
     return settings
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from batch_training.settings import WAREHOUSE_URL_VAR, Settings
+from batch_training.settings import REGISTRY_URL_VAR, WAREHOUSE_URL_VAR, Settings
 from batch_training.storage import PartitionStore
 from batch_training.warehouse import Warehouse, open_warehouse
 
@@ -35,6 +35,29 @@ class ArtifactStoreResource(dg.ConfigurableResource):
         return PartitionStore(self.root)
 
 
+class RegistryResource(dg.ConfigurableResource):
+    """The model registry (and failure ledger): SQLite file locally, PostgreSQL in production. A secret."""
+
+    url: str
+
+    def open(self):
+        from batch_training.registry import Registry
+
+        return Registry(self.url)
+
+
+class ImageBuilderResource(dg.ConfigurableResource):
+    """How the prediction-server image is built: buildah, docker, none (bundle only) or auto."""
+
+    kind: str = "none"
+    base_image: str | None = None
+
+    def builder(self):
+        from batch_training.images import make_builder
+
+        return make_builder(self.kind)
+
+
 def resources_for(settings: Settings) -> dict[str, object]:
     """Local: the DuckDB file under BATCH_TRAINING_HOME unless a warehouse URL is given in the
     environment. Production: the URL must come from the environment (checked by the settings)."""
@@ -42,7 +65,13 @@ def resources_for(settings: Settings) -> dict[str, object]:
         warehouse = WarehouseResource(url=dg.EnvVar(WAREHOUSE_URL_VAR))
     else:
         warehouse = WarehouseResource(url=settings.local_warehouse_url)
+    if settings.environment == "production" or settings.registry_url_from_env:
+        registry = RegistryResource(url=dg.EnvVar(REGISTRY_URL_VAR))
+    else:
+        registry = RegistryResource(url=settings.local_registry_url)
     return {
         "warehouse": warehouse,
         "artifacts": ArtifactStoreResource(root=str(settings.data_dir)),
+        "registry": registry,
+        "images": ImageBuilderResource(kind=settings.image_builder, base_image=settings.base_image),
     }
