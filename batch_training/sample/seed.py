@@ -38,5 +38,7 @@ def seed_warehouse(url: str, options: SeedOptions | None = None) -> SeedReport:
     weather = load_weather()
     with open_warehouse(url) as wh:
         wh.replace_table(opts.flights_table, flights)
+        if "flight_date" in flights.column_names:
+            wh.create_index(opts.flights_table, "flight_date")
         wh.replace_table(opts.weather_table, weather)
     return SeedReport(redact_url(url), flights.num_rows, weather.num_rows, report)

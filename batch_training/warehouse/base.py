@@ -18,13 +18,13 @@ class WarehouseError(RuntimeError):
     """The DWH could not answer (connection refused, reset, timeout, ...): worth retrying."""
 
 
-def day_range_sql(table: str, partition_column: str, placeholder: str = "?") -> str:
-    """``SELECT *`` of the rows whose partition value lies in [lower, upper)."""
+def day_range_sql(table: str, partition_column: str, placeholder: str = "?",
+                  literals: tuple[str, str] | None = None) -> str:
+    """``SELECT *`` of the rows whose partition value lies in [lower, upper): bound parameters, or
+    typed literals the caller rendered from date/datetime values."""
     col = quote_identifier(check_identifier(partition_column, "partition column"))
-    return (
-        f"SELECT * FROM {quote_identifier(check_table_name(table))} "
-        f"WHERE {col} >= {placeholder.format(1)} AND {col} < {placeholder.format(2)}"
-    )
+    lower, upper = literals or (placeholder.format(1), placeholder.format(2))
+    return f"SELECT * FROM {quote_identifier(check_table_name(table))} WHERE {col} >= {lower} AND {col} < {upper}"
 
 
 class Warehouse(ABC):
@@ -51,6 +51,9 @@ class Warehouse(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def create_index(self, table: str, column: str) -> None:
+        """An index on the partition column, so a day range does not scan the whole table."""
 
     def read_days(self, table: str, partition_column: str, first: dt.date, last: dt.date) -> pa.Table:
         """Rows of the days ``first``..``last`` (inclusive) of a DATE partition column."""

@@ -1,0 +1,1 @@
+"""Benchmarks of the retrieve-and-cleanse path (``make bench``). Measured, never asserted."""

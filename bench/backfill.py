@@ -1,0 +1,84 @@
+"""The full-year single-run backfill on the embedded default, as a user runs it, and its split.
+
+In a fresh ``BATCH_TRAINING_HOME`` and ``DAGSTER_HOME``: ``batch-training seed`` (DuckDB file), then
+``batch-training ingest`` over 2013 (one run of raw + cleansed + quarantine with their checks),
+each timed from outside, start-up included. Then the same core work without Dagster
+(``bench.child core``) and a bare start-up (imports + building the definitions), so what Dagster's
+run machinery and event log add is visible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.measure import figure, say, timed
+
+STARTUP = ("from batch_training.defs.runner import local_instance, run_ingest; "
+           "from batch_training.defs import build_defs; from batch_training.spec import load_specs; "
+           "from batch_training.settings import settings_from_env; "
+           "build_defs(load_specs(), settings_from_env())")
+
+
+def _cli() -> list[str]:
+    script = Path(sys.executable).parent / "batch-training"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "batch_training.cli"]
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("BATCH_TRAINING_WAREHOUSE_URL", "BATCH_TRAINING_ENV", "BATCH_TRAINING_SPEC_DIR")}
+    return {**env, "BATCH_TRAINING_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home")}
+
+
+def _run(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
+    return timed(lambda: subprocess.run(argv, env=env, capture_output=True, text=True, check=False,
+                                          cwd=Path(__file__).resolve().parents[1]))
+
+
+def measure(first: str = "2013-01-01", last: str = "2013-12-31") -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
+        home = Path(tmp)
+        env = _env(home)
+        say("backfill: batch-training seed (DuckDB)")
+        seed_s, seed = _run(_cli() + ["seed"], env)
+        if seed.returncode:
+            raise RuntimeError(f"batch-training seed failed:\n{seed.stdout}\n{seed.stderr}")
+        say(f"backfill: seeded in {seed_s:.1f} s; batch-training ingest {first}..{last} (one run)")
+        ingest_s, ingest = _run(_cli() + ["ingest", "--spec", "flights_delay", "--first-day", first,
+                                          "--last-day", last], env)
+        ok = ingest.returncode == 0 and " succeeded " in ingest.stdout
+        say(f"backfill: ingest {'succeeded' if ok else 'FAILED'} in {ingest_s:.1f} s; core work without Dagster")
+        url = f"duckdb://{home / 'warehouse.duckdb'}"
+        core_s, core = _run([sys.executable, "-m", "bench.child", "core", url, str(home / "core_data"), first, last], env)
+        if core.returncode:
+            raise RuntimeError(f"bench.child core failed:\n{core.stderr}")
+        parts = json.loads(core.stdout.strip().splitlines()[-1])
+        say(f"backfill: core work {parts['total_s']:.1f} s; bare start-up (imports + definitions)")
+        startup_s, startup = _run([sys.executable, "-c", STARTUP], env)
+        _, stats = _run([sys.executable, "-m", "bench.child", "runstats"], env)
+        run = json.loads(stats.stdout.strip().splitlines()[-1]) if stats.returncode == 0 else {"error": stats.stderr[-500:]}
+        return _report(seed_s, ingest_s, ok, ingest, parts, startup_s, startup.returncode == 0, run)
+
+
+def _report(seed_s, ingest_s, ok, ingest, core, startup_s, startup_ok, run) -> dict:
+    overhead = ingest_s - core["total_s"] - startup_s
+    return {
+        "run_timeline": {"creating_the_run": figure(run.get("create_to_start_s", float("nan")), "s",
+                                                    note="run created -> started: planned events logged"),
+                         "executing_the_run": figure(run.get("execution_s", float("nan")), "s"),
+                         "events": figure(run.get("events", 0), "events", by_type=run.get("events_by_type"))},
+        "seed_wall": figure(seed_s, "s"),
+        "ingest_wall": figure(ingest_s, "s", succeeded=ok, returncode=ingest.returncode),
+        "ingest_output": ingest.stdout.strip().splitlines()[-12:] + ingest.stderr.strip().splitlines()[-5:],
+        "core_without_dagster": figure(core["total_s"], "s", days=core["days"],
+                                       parts_s={k: round(v, 3) for k, v in core["parts_s"].items()},
+                                       peak_rss_mib=round(core["peak_rss_mib"], 1)),
+        "startup_imports_and_definitions": figure(startup_s, "s", succeeded=startup_ok),
+        "dagster_run_overhead": figure(overhead, "s", note="ingest wall - core work - bare start-up"),
+        "core_share_of_ingest": figure(core["total_s"] / ingest_s, "fraction"),
+    }

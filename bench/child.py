@@ -1,0 +1,139 @@
+"""Work measured in a fresh process, so its peak memory is its own. Prints one JSON line.
+
+``python -m bench.child scale URL SCALE``: extract every day of ``flights_<SCALE>x`` (chunked, as
+the raw asset does) and cleanse each day as it arrives, discarding outputs.
+
+``python -m bench.child core WAREHOUSE_URL DATA_DIR FIRST LAST``: the pipeline's core work without
+Dagster: extract + write raw Parquet + day checks, then read raw + cleanse + write cleansed and
+quarantine + preview + checks, exactly the calls the two assets make.
+
+``python -m bench.child runstats`` (with DAGSTER_HOME set): the latest run's own timeline, how long
+creating it took (Dagster logs one ASSET_MATERIALIZATION_PLANNED event per asset and day then) and
+how long it executed, and how many events of each type it wrote to the event log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+
+import pyarrow as pa
+
+from batch_training.cleansing import checks, cleanse
+from batch_training.cleansing.preview import quarantine_preview
+from batch_training.spec import load_specs
+from batch_training.storage import PartitionStore
+from batch_training.warehouse import open_warehouse
+from batch_training.warehouse.extract import day_chunks, extract_days
+
+from bench.measure import peak_rss_mib, rss_mib
+from bench.pg_data import last_day, scaled_spec
+
+_BASELINE_RSS = rss_mib()  # after importing everything above, before touching any data
+
+
+def _arrow_peak() -> int:
+    return pa.default_memory_pool().max_memory()
+
+
+def scale(url: str, n: int) -> dict:
+    spec = scaled_spec(load_specs()[0], n)
+    first, last = spec.source.first_day, last_day(spec.source.first_day, n)
+    chunk_of = {}
+    for i, (a, b) in enumerate(day_chunks(first, last, spec.source.extract_chunk_days)):
+        chunk_of.update({a + dt.timedelta(days=d): i for d in range((b - a).days + 1)})
+    chunk_bytes: dict[int, int] = {}
+    t_extract = t_cleanse = 0.0
+    rows = clean = days = 0
+    max_day_bytes = 0
+    with open_warehouse(url) as wh:
+        connected_rss = rss_mib()  # the driver's libraries are loaded now: a fixed cost, not data
+        arrow_before = pa.total_allocated_bytes()
+        days_iter = extract_days(wh, spec.source, first, last)
+        while True:
+            start = time.perf_counter()
+            item = next(days_iter, None)
+            t_extract += time.perf_counter() - start
+            if item is None:
+                break
+            day, table = item
+            start = time.perf_counter()
+            clean += cleanse(table, spec).rows_clean
+            t_cleanse += time.perf_counter() - start
+            rows, days = rows + table.num_rows, days + 1
+            chunk_bytes[chunk_of[day]] = chunk_bytes.get(chunk_of[day], 0) + table.nbytes
+            max_day_bytes = max(max_day_bytes, table.nbytes)
+    return {"scale": n, "table": spec.source.table, "days": days, "rows": rows, "rows_clean": clean,
+            "extract_s": t_extract, "cleanse_s": t_cleanse,
+            "baseline_rss_mib": _BASELINE_RSS, "connected_rss_mib": connected_rss,
+            "peak_rss_mib": peak_rss_mib(), "arrow_allocated_before_bytes": arrow_before, "arrow_peak_bytes": _arrow_peak(),
+            "largest_day_bytes": max_day_bytes, "largest_chunk_bytes": max(chunk_bytes.values()),
+            "table_bytes": sum(chunk_bytes.values())}
+
+
+def core(url: str, data_dir: str, first: str, last: str) -> dict:
+    spec = load_specs()[0]
+    store = PartitionStore(data_dir)
+    t = {"extract": 0.0, "write_raw": 0.0, "read_raw": 0.0, "cleanse": 0.0, "write_cleansed": 0.0, "checks": 0.0}
+    start_all = time.perf_counter()
+    keys = []
+    with open_warehouse(url, read_only=True) as wh:
+        days_iter = extract_days(wh, spec.source, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+        while True:
+            start = time.perf_counter()
+            item = next(days_iter, None)
+            t["extract"] += time.perf_counter() - start
+            if item is None:
+                break
+            day, table = item
+            start = time.perf_counter()
+            store.write(spec.name, "raw", day, table)
+            t["write_raw"] += time.perf_counter() - start
+            start = time.perf_counter()
+            checks.schema_drift(table.schema, spec), checks.empty_day(table.num_rows, spec)
+            t["checks"] += time.perf_counter() - start
+            keys.append(day)
+    for day in keys:
+        start = time.perf_counter()
+        raw = store.read(spec.name, "raw", day)
+        t["read_raw"] += time.perf_counter() - start
+        start = time.perf_counter()
+        result = cleanse(raw, spec)
+        t["cleanse"] += time.perf_counter() - start
+        start = time.perf_counter()
+        store.write(spec.name, "cleansed", day, result.clean)
+        store.write(spec.name, "quarantine", day, result.quarantine)
+        t["write_cleansed"] += time.perf_counter() - start
+        start = time.perf_counter()
+        quarantine_preview(result.quarantine)
+        checks.quarantine_rate(result, spec.quality), checks.duplicates(result, spec.quality)
+        t["checks"] += time.perf_counter() - start
+    return {"days": len(keys), "total_s": time.perf_counter() - start_all, "parts_s": t,
+            "peak_rss_mib": peak_rss_mib(), "baseline_rss_mib": _BASELINE_RSS}
+
+
+def runstats() -> dict:
+    from collections import Counter
+
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    record = instance.get_run_records(limit=1)[0]
+    run_id = record.dagster_run.run_id
+    stats = instance.get_run_stats(run_id)
+    created = record.create_timestamp.timestamp()
+    events = Counter(e.dagster_event.event_type_value if e.dagster_event else "log" for e in instance.all_logs(run_id))
+    return {"run_id": run_id, "status": record.dagster_run.status.value,
+            "create_to_start_s": stats.start_time - created, "execution_s": stats.end_time - stats.start_time,
+            "events": sum(events.values()), "events_by_type": dict(events.most_common())}
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    if command == "runstats":
+        out = runstats()
+    else:
+        out = scale(args[0], int(args[1])) if command == "scale" else core(*args)
+    print(json.dumps(out))
