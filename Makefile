@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export BATCH_TRAINING_HOME ?= $(CURDIR)/.batch_training
 export DAGSTER_HOME ?= $(BATCH_TRAINING_HOME)/dagster_home
 
-.PHONY: env run test dev bench clean
+.PHONY: env run test dev bench serving-base clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,14 @@ dev: env
 	$(BIN)/batch-training dev --host 127.0.0.1 --port 3000
 
 bench: env
-	$(BIN)/python -m bench.ingest
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench
+
+# Once per machine without registry access: a Debian + Python base image in local buildah storage,
+# bootstrapped from Debian's packages; then BATCH_TRAINING_IMAGE_BUILDER=buildah
+# BATCH_TRAINING_BASE_IMAGE=localhost/batch-training/serving-base:bookworm builds served images on it.
+serving-base: env
+	$(BIN)/python -m batch_training.images.base $(BATCH_TRAINING_HOME)/serving-base
 
 clean:
 	rm -rf $(BATCH_TRAINING_HOME)

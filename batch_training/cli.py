@@ -117,12 +117,65 @@ def print_training(name: str, s) -> None:
         others = ", ".join(f"{k} {v:.4f}" for k, v in r["candidate"].items() if k not in (m, "n"))
         print(f"  candidate also: {others}")
     print(f"  gate: {s.gate}")
+    if s.serving:
+        image = s.serving.get("image")
+        print(f"  smoke test: {'passed' if s.serving['smoke_test']['passed'] else 'FAILED'} "
+              f"(single p50 {s.serving['smoke_test']['single_ms'].get('p50', '?')} ms)")
+        print(f"  production model: {s.serving['version']}" if s.promoted else f"  candidate {s.serving['version']} NOT promoted")
+        print(f"  image: {image['ref']} ({image['size_bytes'] / 2**20:.0f} MB)" if image else
+              "  image: none built (BATCH_TRAINING_IMAGE_BUILDER=buildah or docker builds one)")
+        print(f"  bundle: {s.serving['bundle']['path']}")
+        print(f"  serve it: .venv/bin/batch-training serve --spec {name}   (http://127.0.0.1:8080/predict)")
     if s.model_path:
         print(f"  model: {s.model_path}")
     if s.report_path:
         print(f"  report: {s.report_path}")
     if s.failure:
         print(f"  failure: {s.failure}")
+
+
+def _registry():
+    import os
+
+    from batch_training.registry import Registry
+    from batch_training.settings import REGISTRY_URL_VAR
+
+    return Registry(os.environ.get(REGISTRY_URL_VAR) or get_settings().local_registry_url)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from batch_training.registry.cli import format_history, format_versions
+
+    registry = _registry()
+    print(format_versions(registry.versions(args.spec)))
+    if args.history:
+        print()
+        print(format_history(registry.history(args.spec)))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    entry = _registry().rollback(args.spec, args.to, args.reason)
+    print(f"{args.spec}: production is now {entry.version} ({args.reason})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the prediction server of a registered model's bundle (default: the production model)."""
+    import os
+    import sys as _sys
+    from pathlib import Path
+
+    registry = _registry()
+    entry = registry.get(args.spec, args.version) if args.version else registry.production(args.spec)
+    if entry is None or not entry.bundle_uri:
+        raise ValueError(f"no {'version ' + args.version if args.version else 'production model'} with a bundle for {args.spec}")
+    bundle = Path(entry.bundle_uri)
+    print(f"serving {args.spec} {entry.version} from {bundle} on http://{args.host}:{args.port}", flush=True)
+    argv = [_sys.executable, "-m", "server", "--bundle", str(bundle), "--host", args.host, "--port", str(args.port)]
+    os.chdir(bundle)
+    os.execv(argv[0], argv)
+    return 0
 
 
 def cmd_specs(args: argparse.Namespace) -> int:
@@ -175,6 +228,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--override-reason", help="ship even if the gate fails, for this written reason (recorded)")
     train.set_defaults(func=cmd_train)
 
+    models = sub.add_parser("models", help="list the registered model versions of a spec")
+    models.add_argument("spec")
+    models.add_argument("--history", action="store_true", help="also print the promotion history")
+    models.set_defaults(func=cmd_models)
+
+    rollback = sub.add_parser("rollback", help="re-point production to an earlier model version")
+    rollback.add_argument("spec")
+    rollback.add_argument("--to", help="the version (default: the one in production before the current one)")
+    rollback.add_argument("--reason", required=True, help="why (recorded in the promotion history)")
+    rollback.set_defaults(func=cmd_rollback)
+
+    serve = sub.add_parser("serve", help="run the prediction server of a registered model (default: production)")
+    serve.add_argument("--spec", default="flights_delay")
+    serve.add_argument("--version", help="a registered version (default: the production model)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(func=cmd_serve)
+
     dev = sub.add_parser("dev", help="start the Dagster UI and daemon on the local instance")
     dev.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     dev.add_argument("--port", type=int, default=3000)
@@ -192,9 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the CLI prints a clear one-line error, not a traceback
         from batch_training.spec import SpecError
         from batch_training.settings import SettingsError
+        from batch_training.registry import RegistryError
         from batch_training.warehouse import WarehouseError
 
-        if isinstance(exc, (SpecError, SettingsError, WarehouseError, FileNotFoundError, ValueError)):
+        if isinstance(exc, (SpecError, SettingsError, WarehouseError, RegistryError, FileNotFoundError, ValueError)):
             print(f"batch-training: error: {exc}", file=sys.stderr)
             return 2
         raise

@@ -103,6 +103,8 @@ class TrainSummary:
     model_path: Path | None
     gate: str
     failure: str | None = None
+    serving: dict | None = None
+    promoted: bool = False
 
 
 def run_training(spec: TrainingSpec, settings: Settings, as_of: str, instance: dg.DagsterInstance,
@@ -126,8 +128,12 @@ def run_training(spec: TrainingSpec, settings: Settings, as_of: str, instance: d
         if evaluation.check_name == "gate":
             gate = "passed" if evaluation.passed else f"FAILED: {evaluation.description}"
     failure = None if result.success else _failure_text(result)
+    made = {e.event_specific_data.materialization.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    image_json = store.artifact_dir(spec.name, "server_image", as_of) / "image.json"
+    serving = json.loads(image_json.read_text()) if "server_image" in made else None
+    promoted = "production_model" in made
     return TrainSummary(result.run_id, result.success, as_of, report, report_dir / "report.md" if report else None,
-                        model_path if model_path.exists() else None, gate, failure)
+                        model_path if model_path.exists() else None, gate, failure, serving, promoted)
 
 
 def _failure_text(result: dg.ExecuteInProcessResult) -> str:

@@ -25,9 +25,10 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-        for child in tmp.iterdir():
-            with open(child, "rb") as fh:
-                os.fsync(fh.fileno())
+        for child in tmp.rglob("*"):
+            if child.is_file():
+                with open(child, "rb") as fh:
+                    os.fsync(fh.fileno())
         old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
         if path.exists():
             os.replace(path, old)

@@ -7,12 +7,19 @@ from pathlib import Path
 import dagster as dg
 
 from batch_training.defs.ingest import build_ingest_defs, ingest_job_name
-from batch_training.defs.resources import ArtifactStoreResource, WarehouseResource
+from batch_training.defs.resources import (
+    ArtifactStoreResource, ImageBuilderResource, RegistryResource, WarehouseResource,
+)
 from batch_training.spec import TrainingSpec
 
 
-def ingest_defs(spec: TrainingSpec, warehouse_url: str, data_dir: Path) -> dg.Definitions:
-    resources = {"warehouse": WarehouseResource(url=warehouse_url), "artifacts": ArtifactStoreResource(root=str(data_dir))}
+def ingest_defs(spec: TrainingSpec, warehouse_url: str, data_dir: Path, registry_url: str | None = None,
+                image_builder: str = "none", base_image: str | None = None) -> dg.Definitions:
+    resources = {
+        "warehouse": WarehouseResource(url=warehouse_url), "artifacts": ArtifactStoreResource(root=str(data_dir)),
+        "registry": RegistryResource(url=registry_url or f"sqlite:///{data_dir.parent / 'registry.db'}"),
+        "images": ImageBuilderResource(kind=image_builder, base_image=base_image),
+    }
     return dg.Definitions.merge(build_ingest_defs(spec), dg.Definitions(resources=resources))
 
 
@@ -37,11 +44,11 @@ def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, object]:
     return {f"{e.asset_key.path[-1]}:{e.check_name}": e for e in result.get_asset_check_evaluations()}
 
 
-def pipeline_defs(spec: TrainingSpec, warehouse_url: str, data_dir: Path) -> dg.Definitions:
+def pipeline_defs(spec: TrainingSpec, warehouse_url: str, data_dir: Path, **resources) -> dg.Definitions:
     """Ingest and training assets of a spec, with test resources."""
     from batch_training.defs.training import build_training_defs
 
-    return dg.Definitions.merge(ingest_defs(spec, warehouse_url, data_dir), build_training_defs(spec))
+    return dg.Definitions.merge(ingest_defs(spec, warehouse_url, data_dir, **resources), build_training_defs(spec))
 
 
 def run_training(defs: dg.Definitions, spec: TrainingSpec, as_of: str, instance: dg.DagsterInstance,

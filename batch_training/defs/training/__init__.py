@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from batch_training.defs.serving import build_image_asset, build_promotion_asset
 from batch_training.defs.training.dataset import build_dataset_asset
 from batch_training.defs.training.model import build_model_asset
 from batch_training.defs.training.report import build_report_asset
@@ -13,10 +14,12 @@ def train_job_name(spec: TrainingSpec) -> str:
 
 
 def build_training_defs(spec: TrainingSpec) -> dg.Definitions:
-    assets = [build_dataset_asset(spec), build_model_asset(spec), build_report_asset(spec)]
+    assets = [build_dataset_asset(spec), build_model_asset(spec), build_report_asset(spec),
+              build_image_asset(spec), build_promotion_asset(spec)]
     job = dg.define_asset_job(
         train_job_name(spec), selection=dg.AssetSelection.assets(*assets),
-        description=f"Train and evaluate a {spec.name} candidate as of a day (one run per as-of day).",
+        description=f"Train, evaluate, build, smoke-test and promote a {spec.name} candidate as of a day "
+                    "(one run per as-of day).",
         tags={"batch_training/training": spec.name},
     )
     return dg.Definitions(assets=assets, jobs=[job])

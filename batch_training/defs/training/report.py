@@ -5,7 +5,9 @@ import json
 import dagster as dg
 from pydantic import Field
 
-from batch_training.defs.resources import ArtifactStoreResource
+from pathlib import Path
+
+from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
 from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.evaluation import png_data_uri, render_markdown, write_report
 from batch_training.features.dataset import read_training_data
@@ -38,13 +40,15 @@ def build_report_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
                     "per slice, with learning curves and error pictures; report.md, report.json and PNGs.",
     )
     def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationRunConfig,
-                          artifacts: ArtifactStoreResource):
+                          artifacts: ArtifactStoreResource, registry: RegistryResource):
         store = artifacts.partitions()
         pk = context.partition_key
         data = read_training_data(store.artifact_dir(spec.name, "training_dataset", pk))
         candidate = Predictor(load_checkpoint(store.artifact_dir(spec.name, "trained_model", pk) / "model.pt"))
         override = config.gate_override_reason.strip() or None
-        report, pngs, decision = evaluate(spec, data, candidate, champion=None, override_reason=override)
+        champion, champion_info = _champion(spec, registry, context)
+        report, pngs, decision = evaluate(spec, data, candidate, champion=champion, champion_info=champion_info,
+                                          override_reason=override)
         folder = store.artifact_dir(spec.name, "evaluation_report", pk)
         with atomic_directory(folder) as tmp:
             write_report(tmp, report, pngs)
@@ -77,6 +81,21 @@ def build_report_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
         )
 
     return evaluation_report
+
+
+def _champion(spec: TrainingSpec, registry: RegistryResource, context) -> tuple:
+    """The production model of this spec from the registry, if any."""
+    with registry.open() as reg:
+        current = reg.production(spec.name)
+    if current is None:
+        context.log.info(f"no production model of {spec.name} yet: the candidate has no champion")
+        return None, None
+    path = Path(current.artifact_uri)
+    if not path.exists():
+        raise dg.Failure(f"the champion {current.version} is registered but its checkpoint {path} is missing",
+                         allow_retries=False)
+    context.log.info(f"champion: {spec.name} {current.version}")
+    return Predictor(load_checkpoint(path)), {"version": current.version, "as_of": str(current.as_of)}
 
 
 def read_report(path) -> dict:

@@ -1,0 +1,63 @@
+"""``<spec>/production_model``: the registry record of the candidate, promoted to production in one
+transaction when its gate and smoke test passed."""
+
+import datetime as dt
+import json
+from importlib.metadata import version as package_version
+
+import dagster as dg
+
+from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
+from batch_training.defs.training.partitions import as_of_partitions
+from batch_training.spec import TrainingSpec
+
+
+def build_promotion_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
+    key = dg.AssetKey([spec.name, "production_model"])
+
+    @dg.asset(
+        key=key, partitions_def=as_of_partitions(spec), group_name=spec.name, kinds={"sqlite", "postgres"},
+        deps=[dg.AssetKey([spec.name, "server_image"])],
+        description="The candidate registered with its lineage (spec, as-of day, data window and version, code "
+                    "version, metrics, bundle, image) and promoted to production: at most one per spec.",
+    )
+    def production_model(context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource,
+                         registry: RegistryResource) -> dg.MaterializeResult:
+        store = artifacts.partitions()
+        pk = context.partition_key
+        record = json.loads((store.artifact_dir(spec.name, "server_image", pk) / "image.json").read_text())
+        report = json.loads((store.artifact_dir(spec.name, "evaluation_report", pk) / "report.json").read_text())
+        with registry.open() as reg:
+            return _register_and_promote(context, spec, pk, record, report, reg)
+
+    return production_model
+
+
+def _register_and_promote(context, spec: TrainingSpec, pk: str, record: dict, report: dict, reg) -> dg.MaterializeResult:
+    image = record["image"] or {}
+    version = record["version"]
+    entry = reg.register(
+        spec=spec.name, version=version, as_of=dt.date.fromisoformat(pk),
+        data_window={"train_days": report["data"]["train_days"], "holdout_days": report["data"]["holdout_days"]},
+        data_version=report["data"]["data_version"], code_version=package_version("batch_training"),
+        metrics=report["candidate"], artifact_uri=record["checkpoint"], bundle_uri=record["bundle"]["path"],
+        bundle_hash=record["bundle"]["content_hash"], image_ref=image.get("ref"), image_digest=image.get("digest"),
+    )
+    if not (report["gate"]["passed"] and record["smoke_test"]["passed"]):
+        reg.reject(spec.name, version, "gate or smoke test failed")
+        raise dg.Failure(f"{version} not promoted: gate passed={report['gate']['passed']}, "
+                         f"smoke test passed={record['smoke_test']['passed']}", allow_retries=False)
+    previous = reg.production(spec.name)
+    metric = report["metric"]
+    reason = (f"gate passed ({metric} {report['candidate'][metric]:.4g}"
+              + (f", overridden: {report['gate']['override_reason']}" if report["gate"].get("overridden") else "")
+              + f"), smoke test passed (parity {record['smoke_test']['max_abs_diff']:.2g})")
+    if previous is None or previous.version != version:
+        # Compare-and-set: the champion the gate compared against must still be in production.
+        evaluated_against = (report.get("champion") or {}).get("version")
+        entry = reg.promote(spec.name, version, reason, expected_production=evaluated_against)
+    context.log.info(f"{spec.name} {version} is in production (was {previous.version if previous else 'none'})")
+    return dg.MaterializeResult(metadata={
+        "version": version, "status": entry.status, "previous": previous.version if previous else "none",
+        "reason": reason, "image_ref": image.get("ref") or "none", "bundle": dg.MetadataValue.path(record["bundle"]["path"]),
+    })

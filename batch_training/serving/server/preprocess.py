@@ -1,0 +1,79 @@
+"""NumPy twin of ``batch_training.features.preprocess.Preprocessor`` for request rows.
+
+It reads the same ``preprocessing.json`` and must give the model bit-for-bit the inputs the offline
+path gives it (a test compares the two on rows with gaps and unseen categories):
+
+- numeric: ``(x - mean) / std`` in float64, then float32; a missing value becomes 0 and, for a
+  feature that had gaps in training, sets its ``<name>__missing`` input (all flags after all values);
+- categorical: 1-based position in the vocabulary, 0 for a missing or unseen value. The offline path
+  compares Arrow's text form of the value; ``str()`` of a Python ``str`` or ``int`` is the same text.
+- target: regression ``y * scale + shift``; binary sigmoid of the single logit; multiclass softmax.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+FORMAT = "batch_training.preprocessing/1"
+
+
+class Preprocessing:
+    def __init__(self, document: dict):
+        if document.get("format") != FORMAT:
+            raise ValueError(f"not a batch_training preprocessing document (format {document.get('format')!r})")
+        self.numeric = [(f["name"], float(f["mean"]), float(f["std"]), bool(f["missing_indicator"]))
+                        for f in document["numeric"]]
+        self.categorical = [(f["name"], {str(v): i + 1 for i, v in enumerate(f["vocabulary"])})
+                            for f in document["categorical"]]
+        target = document["target"]
+        self.task: str = target["task"]
+        self.target: str = target["name"]
+        self.classes: list[str] = list(target.get("classes") or [])
+        self.shift, self.scale = float(target.get("shift", 0.0)), float(target.get("scale", 1.0))
+
+    @property
+    def n_numeric_inputs(self) -> int:
+        return len(self.numeric) + sum(flag for *_, flag in self.numeric)
+
+    @property
+    def cardinalities(self) -> list[int]:
+        return [len(vocab) + 1 for _, vocab in self.categorical]
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.classes) if self.task == "multiclass" else 1
+
+    def encode(self, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (feature name -> value or None) to ``numeric`` float32 [n, k] and ``categorical`` int64 [n, c]."""
+        n = len(rows)
+        columns, flags = [], []
+        for name, mean, std, flag in self.numeric:
+            values = np.array([np.nan if row.get(name) is None else row[name] for row in rows], dtype=np.float64)
+            missing = ~np.isfinite(values)
+            columns.append(np.where(missing, 0.0, (values - mean) / std))
+            if flag:
+                flags.append(missing.astype(np.float64))
+        numeric = np.column_stack(columns + flags).astype(np.float32) if columns else np.zeros((n, 0), np.float32)
+        cats = [np.array([0 if row.get(name) is None else vocab.get(str(row[name]), 0) for row in rows], np.int64)
+                for name, vocab in self.categorical]
+        categorical = np.column_stack(cats).astype(np.int64) if cats else np.zeros((n, 0), np.int64)
+        return numeric, categorical
+
+    def decode(self, outputs: np.ndarray) -> list:
+        """Model outputs [n, n_outputs] to predictions: floats (regression) or
+        ``{"label", "probabilities": {label: p}}`` (classification)."""
+        raw = np.asarray(outputs, dtype=np.float64)
+        if self.task == "regression":
+            return (raw.reshape(-1) * self.scale + self.shift).tolist()
+        if self.task == "binary":
+            p = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+            proba = np.column_stack([1.0 - p, p])
+        else:
+            raw = raw - raw.max(axis=1, keepdims=True)
+            e = np.exp(raw)
+            proba = e / e.sum(axis=1, keepdims=True)
+        best = proba.argmax(axis=1)
+        return [{"label": self.classes[b], "probabilities": dict(zip(self.classes, p))}
+                for b, p in zip(best.tolist(), proba.tolist())]

@@ -1,0 +1,85 @@
+"""Request and response models, generated at start-up from ``metadata.json`` (features and contract).
+
+A request row must satisfy the data contract the model was trained under, so a bad value is the
+client's error (422, naming the field), never a silent guess:
+
+- numeric feature: a JSON number (strings and booleans are refused, no "12" -> 12 coercion), finite,
+  within the contract's ``min``/``max``; whole for an ``integer`` column; an HHMM ``clock`` column
+  also needs 0..2400 and minutes < 60 (the cleansing rule);
+- categorical feature: a string (an ``int`` for an integer column), one of ``allowed`` when the
+  contract lists them; other values are accepted and go to the model's unseen-value bucket;
+- a ``nullable`` feature may be ``null`` or left out (the model's missing-value path); a feature the
+  contract declares non-nullable is required and must not be ``null``, since cleansed training rows
+  never lacked it;
+- unknown fields are refused (``extra="forbid"``).
+
+Fields are declared under neutral Python names with the feature name as alias, so a feature called,
+say, ``copy`` or ``model_id`` cannot clash with pydantic's own attributes; errors and documents use the
+feature names.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+
+
+def _whole(value: float) -> float:
+    if value != int(value):
+        raise ValueError("this column holds whole numbers")
+    return value
+
+
+def _clock(value: float) -> float:
+    # The cleansing contract's rule: 0000..2400 with minutes below 60.
+    if value < 0 or value > 2400 or value - (value // 100) * 100 >= 60:
+        raise ValueError("an HHMM clock time needs 0000..2400 and minutes below 60")
+    return value
+
+
+def _field(name: str, contract: dict, categorical: bool) -> tuple[Any, Any]:
+    if categorical:
+        allowed = contract.get("allowed")
+        if allowed:
+            kind: Any = Literal[tuple(allowed)]  # exact matches only, no coercion
+        elif contract.get("type") == "integer":  # e.g. a code; the model sees its text, as Arrow writes it
+            kind = Annotated[int, Field(strict=True, ge=contract.get("min"), le=contract.get("max"))]
+        else:
+            kind = Annotated[str, Field(strict=True)]
+    else:
+        checks = ([AfterValidator(_whole)] if contract.get("type") == "integer" else []) + \
+            ([AfterValidator(_clock)] if contract.get("clock") else [])
+        kind = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=contract.get("min"),
+                                      le=contract.get("max")), *checks]
+    if contract.get("nullable", False):
+        return kind | None, Field(default=None, alias=name)
+    return kind, Field(alias=name)
+
+
+def row_model(metadata: dict) -> type[BaseModel]:
+    """The model of one request row: every feature of ``metadata["features"]``."""
+    features, contract = metadata["features"], metadata.get("contract", {})
+    fields = {}
+    for i, name in enumerate(features["numeric"] + features["categorical"]):
+        kind, default = _field(name, contract.get(name, {"nullable": True}), name in features["categorical"])
+        fields[f"f{i}"] = (kind, default)
+    return create_model("Row", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def batch_model(row: type[BaseModel], max_rows: int) -> type[BaseModel]:
+    return create_model("BatchRequest", __config__=ConfigDict(extra="forbid"),
+                        rows=(list[row], Field(max_length=max_rows, description=f"at most {max_rows} rows")))
+
+
+class Classification(BaseModel):
+    label: str
+    probabilities: dict[str, float]
+
+
+def response_models(task: str) -> tuple[type[BaseModel], type[BaseModel]]:
+    """(single, batch) response models for the task."""
+    prediction: Any = float if task == "regression" else Classification
+    single = create_model("Prediction", prediction=(prediction, ...), model_version=(str, ...))
+    batch = create_model("BatchPrediction", predictions=(list[prediction], ...), model_version=(str, ...))
+    return single, batch

@@ -1,0 +1,497 @@
+"""Serving: ONNX export, bundles and the prediction server, against the offline PyTorch predictions."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pyarrow as pa
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from batch_training.features import fit_preprocessor
+from batch_training.features.dataset import LoadedDataset
+from batch_training.modeling import Predictor, fit_candidate
+from batch_training.serving import build_bundle, bundle_requirements, content_hash, export_onnx
+from batch_training.spec import builtin_spec_dir, load_spec
+from batch_training.spec.model import FeaturesSpec
+from batch_training.training import Checkpoint, ModelConfig, TabularNet, load_checkpoint, save_checkpoint
+from batch_training_tests.support.sensors import sensor_readings, sensor_spec
+
+FLIGHT_CARRIERS = ["AA", "B6", "DL", "UA"]  # WN is allowed by the contract but never seen in training
+FLIGHT_DESTS = ["LAX", "SFO", "BOS", "ORD", "MIA"]
+
+
+def _flights_table(rng: np.random.Generator, n: int) -> pa.Table:
+    dep = rng.normal(10, 30, n).round()
+    return pa.table({
+        "dep_delay": pa.array([None if rng.random() < 0.05 else float(v) for v in dep], pa.float64()),
+        "sched_dep_time": rng.choice([600, 830, 1200, 1545, 2100], n).astype(np.int64),
+        "distance": rng.integers(100, 3000, n), "hour": rng.integers(5, 23, n),
+        "carrier": rng.choice(FLIGHT_CARRIERS, n), "origin": rng.choice(["EWR", "JFK", "LGA"], n),
+        "dest": rng.choice(FLIGHT_DESTS, n), "arr_delay": (dep + rng.normal(-5, 10, n)).round(),
+    })
+
+
+def _sensor_table(days: int, seed: int) -> pa.Table:
+    import datetime as dt
+    t = sensor_readings(dt.date(2024, 3, 1), days, seed=seed)
+    return t.set_column(t.schema.get_field_index("battery_pct"), "battery_pct", t.column("battery_pct").cast(pa.int64()))
+
+
+def _fit(spec, train: pa.Table, holdout: pa.Table, epochs: int = 2, seed: int | None = None) -> Checkpoint:
+    pre = fit_preprocessor(train, spec.features.numeric, spec.features.categorical, spec.target, spec.task)
+    update = {"epochs": epochs} | ({"seed": seed} if seed is not None else {})
+    data = LoadedDataset(train, holdout, pre, {"as_of": "2024-01-01"})
+    return fit_candidate(data, spec.model.model_copy(update=update), {"spec": spec.name, "days": 3}).checkpoint
+
+
+def _flights_rows(rng: np.random.Generator, n: int) -> list[dict]:
+    """Valid request rows with gaps (dep_delay is nullable) and categories unseen in training."""
+    rows = []
+    for i in range(n):
+        rows.append({
+            "dep_delay": None if i % 7 == 0 else float(rng.integers(-30, 300)),
+            "sched_dep_time": int(rng.choice([0, 559, 830, 1200, 2359, 2400])),
+            "distance": int(rng.integers(1, 6000)), "hour": int(rng.integers(0, 24)),
+            "carrier": str(rng.choice(FLIGHT_CARRIERS + ["WN"])), "origin": str(rng.choice(["EWR", "JFK", "LGA"])),
+            "dest": str(rng.choice(FLIGHT_DESTS + ["ZZZ", "ANC"])),
+        })
+    rows[1].pop("dep_delay")  # a nullable feature may also be left out
+    return rows
+
+
+def _sensor_rows(rng: np.random.Generator, n: int) -> list[dict]:
+    return [{"temperature_c": float(rng.uniform(-50, 150)), "battery_pct": int(rng.integers(0, 101)),
+             "sensor": str(rng.choice(["s1", "s2", "s3", "s4"])),
+             "firmware": [None, "v1", "v2", "v3", "v9"][i % 5]} for i in range(n)]
+
+
+def _table(rows: list[dict], spec) -> pa.Table:
+    types = {"float": pa.float64(), "integer": pa.int64(), "string": pa.string()}
+    names = spec.features.numeric + spec.features.categorical
+    return pa.table({name: pa.array([row.get(name) for row in rows], types[spec.columns[name].type]) for name in names})
+
+
+class Case:
+    def __init__(self, name, spec, checkpoint_path: Path, bundle: Path, rows: list[dict]):
+        self.name, self.spec, self.checkpoint_path, self.bundle, self.rows = name, spec, checkpoint_path, bundle, rows
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return load_checkpoint(self.checkpoint_path)
+
+
+@pytest.fixture(scope="module")
+def flights(tmp_path_factory) -> Case:
+    spec = load_spec(builtin_spec_dir() / "flights_delay.yaml")
+    rng = np.random.default_rng(0)
+    ckpt = _fit(spec, _flights_table(rng, 1500), _flights_table(rng, 300))
+    folder = tmp_path_factory.mktemp("flights")
+    save_checkpoint(folder / "model.pt", ckpt)
+    build_bundle(folder / "model.pt", spec, "flights-v1", folder / "bundle", {"mae": 12.5})
+    return Case("flights", spec, folder / "model.pt", folder / "bundle", _flights_rows(rng, 300))
+
+
+@pytest.fixture(scope="module")
+def sensors(tmp_path_factory) -> Case:
+    spec = sensor_spec()
+    table = _sensor_table(5, seed=7)
+    ckpt = _fit(spec, table.slice(0, 384), table.slice(384))
+    folder = tmp_path_factory.mktemp("sensors")
+    save_checkpoint(folder / "model.pt", ckpt)
+    build_bundle(folder / "model.pt", spec, "sensors-v1", folder / "bundle", {"log_loss": 0.4})
+    return Case("sensors", spec, folder / "model.pt", folder / "bundle", _sensor_rows(np.random.default_rng(1), 300))
+
+
+@pytest.fixture(params=["flights", "sensors"])
+def case(request) -> Case:
+    return request.getfixturevalue(request.param)
+
+
+def _app(bundle: Path, **kwargs):
+    """The bundle's own copy of the server, imported from the bundle folder as the image does."""
+    sys.path.insert(0, str(bundle))
+    try:
+        for name in [m for m in sys.modules if m == "server" or m.startswith("server.")]:
+            del sys.modules[name]
+        from server import create_app
+        return create_app(bundle, **kwargs)
+    finally:
+        sys.path.remove(str(bundle))
+
+
+def _offline(case: Case, rows: list[dict]) -> np.ndarray:
+    return Predictor(case.checkpoint)(_table(rows, case.spec))
+
+
+def _as_array(predictions: list, task: str, classes: list[str] | None) -> np.ndarray:
+    if task == "regression":
+        return np.array(predictions, dtype=np.float64)
+    return np.array([[p["probabilities"][c] for c in classes] for p in predictions])
+
+
+# -- ONNX export ---------------------------------------------------------------------------------------
+
+def _random_checkpoint(n_numeric: int, cardinalities: tuple[int, ...], n_outputs: int) -> Checkpoint:
+    torch.manual_seed(3)
+    config = ModelConfig(n_numeric=n_numeric, cardinalities=cardinalities, hidden=(8, 4), embedding_dim=3,
+                         dropout=0.2, n_outputs=n_outputs)
+    return Checkpoint(model_config=config, state_dict=TabularNet(config).state_dict())
+
+
+@pytest.mark.parametrize("n_numeric, cardinalities, n_outputs, inputs", [
+    (4, (5, 3), 1, {"numeric": ["batch", 4], "categorical": ["batch", 2]}),
+    (0, (5, 3), 3, {"categorical": ["batch", 2]}),  # no numeric input at all, rather than a [batch, 0] one
+    (4, (), 2, {"numeric": ["batch", 4]}),
+])
+def test_export_matches_pytorch(tmp_path, n_numeric, cardinalities, n_outputs, inputs):
+    ckpt = _random_checkpoint(n_numeric, cardinalities, n_outputs)
+    info = export_onnx(ckpt, tmp_path / "m.onnx")
+    assert info["inputs"] == inputs and info["output"] == ["batch", n_outputs] and info["opset"] >= 13
+    assert 0 <= info["max_abs_diff"] < 1e-4
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary file left behind
+
+    # Fresh inputs and batch sizes the export never saw: ONNX Runtime agrees with the eager model.
+    rng = np.random.default_rng(11)
+    model = TabularNet(ckpt.model_config)
+    model.load_state_dict(ckpt.state_dict)
+    model.eval()
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    for n in (1, 7, 300):
+        num = rng.normal(size=(n, n_numeric)).astype(np.float32)
+        cat = np.column_stack([rng.integers(0, c, n) for c in cardinalities]) if cardinalities else np.zeros((n, 0))
+        cat = cat.astype(np.int64)
+        feeds = {k: v for k, v in (("numeric", num), ("categorical", cat)) if k in inputs}
+        got = session.run(None, feeds)[0]
+        with torch.no_grad():
+            want = model(torch.from_numpy(num), torch.from_numpy(cat)).numpy()
+        assert got.shape == (n, n_outputs)
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_export_of_trained_checkpoints(flights, sensors, tmp_path):
+    for case, width in ((flights, 1), (sensors, 3)):
+        info = export_onnx(case.checkpoint, tmp_path / f"{case.name}.onnx")
+        assert info["output"] == ["batch", width] and info["max_abs_diff"] < 1e-4
+
+
+# -- predictions ---------------------------------------------------------------------------------------
+
+def test_server_matches_offline_predictions(case):
+    classes = load_checkpoint(case.checkpoint_path).preprocessing["target"]["classes"]
+    want = _offline(case, case.rows)
+    with TestClient(_app(case.bundle)) as client:
+        response = client.post("/predict/batch", json={"rows": case.rows})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["model_version"] == f"{case.name}-v1" and len(body["predictions"]) == len(case.rows)
+        got = _as_array(body["predictions"], case.spec.task, classes)
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+        if case.spec.task != "regression":
+            labels = [p["label"] for p in body["predictions"]]
+            assert labels == [classes[i] for i in want.argmax(axis=1)]
+            assert set(labels) <= set(classes)
+
+        singles = []
+        for row in case.rows[:40]:
+            r = client.post("/predict", json=row)
+            assert r.status_code == 200, r.text
+            assert r.json()["model_version"] == f"{case.name}-v1"
+            singles.append(r.json()["prediction"])
+        np.testing.assert_allclose(_as_array(singles, case.spec.task, classes), got[:40], atol=1e-9, rtol=0)
+    # the rows really reach the out-of-vocabulary bucket (unseen or missing categories)
+    _, categorical = Predictor(case.checkpoint).preprocessor.encode_features(_table(case.rows, case.spec))
+    assert (categorical == 0).any(axis=0).sum() >= 1
+    assert len(np.unique(np.round(got, 6), axis=0)) > 10  # not a constant model
+
+
+def test_missing_values_change_the_prediction(flights):
+    row = dict(flights.rows[0], dep_delay=250.0)
+    with TestClient(_app(flights.bundle)) as client:
+        given = client.post("/predict", json=row).json()["prediction"]
+        missing = client.post("/predict", json=dict(row, dep_delay=None)).json()["prediction"]
+        absent = client.post("/predict", json={k: v for k, v in row.items() if k != "dep_delay"}).json()["prediction"]
+    assert missing == absent and missing != given
+
+
+@pytest.mark.parametrize("features", [
+    {"numeric": ["temperature_c", "battery_pct"], "categorical": []},
+    {"numeric": [], "categorical": ["sensor", "firmware"]},
+])
+def test_models_without_numeric_or_categorical_inputs(tmp_path, features):
+    spec = sensor_spec().model_copy(update={"features": FeaturesSpec(**features)})
+    table = _sensor_table(2, seed=3)
+    pre = fit_preprocessor(table, spec.features.numeric, spec.features.categorical, spec.target, spec.task)
+    torch.manual_seed(0)
+    config = ModelConfig(n_numeric=len(pre.numeric_inputs), cardinalities=pre.cardinalities, hidden=(6,),
+                         embedding_dim=3, dropout=0.0, n_outputs=pre.n_outputs)
+    save_checkpoint(tmp_path / "m.pt", Checkpoint(config, TabularNet(config).state_dict(), pre.to_dict()))
+    info = build_bundle(tmp_path / "m.pt", spec, "edge", tmp_path / "bundle")
+    assert sorted(info.onnx["inputs"]) == [k for k in ("categorical", "numeric") if features[k]]
+    rows = [{k: v for k, v in row.items() if k in features["numeric"] + features["categorical"]}
+            for row in _sensor_rows(np.random.default_rng(2), 50)]
+    case = Case("edge", spec, tmp_path / "m.pt", tmp_path / "bundle", rows)
+    with TestClient(_app(case.bundle)) as client:
+        r = client.post("/predict/batch", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    got = _as_array(r.json()["predictions"], "multiclass", pre.target.classes)
+    np.testing.assert_allclose(got, _offline(case, rows), atol=1e-4, rtol=0)
+
+
+# -- bad requests --------------------------------------------------------------------------------------
+
+def _good_row(flights) -> dict:
+    return dict(flights.rows[2])
+
+
+@pytest.mark.parametrize("change, loc", [
+    ({"wind_speed": 3.0}, "wind_speed"),           # unknown field
+    ({"distance": "abc"}, "distance"),             # wrong type
+    ({"distance": "120"}, "distance"),             # numbers as text are not coerced
+    ({"distance": True}, "distance"),
+    ({"distance": -5}, "distance"),                # out of the contract's range
+    ({"hour": 24}, "hour"),
+    ({"distance": 12.5}, "distance"),              # an integer column
+    ({"sched_dep_time": 1261}, "sched_dep_time"),  # HHMM clock with 61 minutes
+    ({"carrier": "ZZ"}, "carrier"),                # not among the contract's allowed values
+    ({"carrier": 7}, "carrier"),
+    ({"dest": None}, "dest"),                      # not nullable in the contract
+    ({"distance": None}, "distance"),
+])
+def test_bad_rows_are_422_with_field_errors(flights, change, loc):
+    row = {**_good_row(flights), **change}
+    with TestClient(_app(flights.bundle)) as client:
+        for path, body in (("/predict", row), ("/predict/batch", {"rows": [_good_row(flights), row]})):
+            r = client.post(path, json=body)
+            assert r.status_code == 422, r.text
+            locs = [e["loc"] for e in r.json()["detail"]]
+            assert all(l[-1] == loc for l in locs), locs
+            assert locs and locs[0][0] == "body"
+        missing = {k: v for k, v in _good_row(flights).items() if k != "distance"}
+        r = client.post("/predict", json=missing)
+        assert r.status_code == 422 and [e["loc"] for e in r.json()["detail"]] == [["body", "distance"]]
+
+
+def test_malformed_requests_are_4xx(flights):
+    with TestClient(_app(flights.bundle, max_batch_rows=5)) as client:
+        cases = [
+            ("/predict", {}),                                                 # no body at all
+            ("/predict", {"content": b"{not json", "headers": {"content-type": "application/json"}}),
+            ("/predict", {"content": b"[1, 2]", "headers": {"content-type": "application/json"}}),
+            ("/predict", {"content": b"NaN", "headers": {"content-type": "application/json"}}),
+            ("/predict", {"content": json.dumps({**_good_row(flights), "distance": float("inf")}).encode(),
+                          "headers": {"content-type": "application/json"}}),  # "Infinity": Python's JSON extension
+            ("/predict/batch", {"json": {"rows": [_good_row(flights)] * 6}}),   # more than max_batch_rows
+            ("/predict/batch", {"json": {"rows": [_good_row(flights)], "extra": 1}}),
+            ("/predict/batch", {"json": [_good_row(flights)]}),
+            ("/predict", {"content": b"x", "headers": {"content-type": "text/plain"}}),
+        ]
+        for path, kwargs in cases:
+            r = client.post(path, **kwargs)
+            assert 400 <= r.status_code < 500, (path, kwargs, r.status_code, r.text)
+            assert r.status_code in (400, 422)
+        r = client.post("/predict/batch", json={"rows": [_good_row(flights)] * 6})
+        assert r.status_code == 422 and r.json()["detail"][0]["type"] == "too_long"
+        assert r.json()["detail"][0]["loc"] == ["body", "rows"]
+        r = client.post("/predict/batch", json={"rows": [_good_row(flights)] * 5})
+        assert r.status_code == 200 and len(r.json()["predictions"]) == 5
+        r = client.post("/predict/batch", json={"rows": []})
+        assert r.status_code == 200 and r.json()["predictions"] == []
+
+
+def test_oversized_bodies_are_413(flights):
+    limit = 4096
+    with TestClient(_app(flights.bundle, max_body_bytes=limit)) as client:
+        rows = {"rows": [_good_row(flights)] * 60}
+        body = json.dumps(rows).encode()
+        assert len(body) > limit
+        r = client.post("/predict/batch", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 413  # refused on the Content-Length header
+        # a chunked body has no Content-Length: the streamed bytes are counted
+        chunks = iter([body[i:i + 1000] for i in range(0, len(body), 1000)])
+        r = client.post("/predict/batch", content=chunks, headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        # a header that understates the body does not get past the count either
+        r = client.post("/predict", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        small = json.dumps({"rows": [_good_row(flights)] * 5}).encode()
+        assert len(small) < limit
+        r = client.post("/predict/batch", content=iter([small[:100], small[100:]]),
+                        headers={"content-type": "application/json"})
+        assert r.status_code == 200 and len(r.json()["predictions"]) == 5
+
+
+# -- health, readiness, metadata -----------------------------------------------------------------------
+
+def test_health_ready_and_metadata(flights):
+    app = _app(flights.bundle)
+    client = TestClient(app)  # not entered: the lifespan (model load + warm-up) has not run
+    assert client.get("/health").json() == {"status": "ok"}
+    r = client.get("/ready")
+    assert r.status_code == 503 and r.json()["status"] == "loading"
+    r = client.post("/predict", json=_good_row(flights))
+    assert r.status_code == 503
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200
+        r = client.get("/ready")
+        assert r.status_code == 200 and r.json() == {"status": "ready", "model_version": "flights-v1"}
+        meta = client.get("/metadata").json()
+    assert meta["model_version"] == meta["version"] == "flights-v1"
+    assert meta["spec"] == "flights_delay" and meta["task"] == "regression" and meta["target"] == "arr_delay"
+    assert meta["features"] == {"numeric": ["dep_delay", "sched_dep_time", "distance", "hour"],
+                                "categorical": ["carrier", "origin", "dest"]}
+    assert meta["contract"]["distance"] == {"type": "integer", "min": 1.0, "max": 6000.0, "allowed": None,
+                                            "nullable": False, "clock": False}
+    assert meta["contract"]["dep_delay"]["nullable"] is True
+    assert meta["contract"]["origin"]["allowed"] == ["EWR", "JFK", "LGA"]
+    assert meta["lineage"] == {"spec": "flights_delay", "days": 3}
+    assert meta["metrics"] == {"mae": 12.5}
+    assert meta["limits"] == {"max_body_bytes": 4 * 1_048_576, "max_batch_rows": 10_000}
+    assert meta["onnx"]["inputs"] == {"numeric": ["batch", 5], "categorical": ["batch", 3]}  # 4 + dep_delay__missing
+
+
+def test_server_package_imports_no_torch_pyarrow_or_project(sensors):
+    code = (
+        "import sys\n"
+        "from server import create_app\n"
+        "from fastapi.testclient import TestClient\n"
+        "with TestClient(create_app('.')) as c:\n"
+        "    r = c.post('/predict', json={'temperature_c': 20.0, 'battery_pct': 50, 'sensor': 's1'})\n"
+        "    assert r.status_code == 200, r.text\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'pyarrow', 'pandas', 'batch_training', 'dagster'))\n"
+        "print('BAD', bad)\n"
+        "print('OK', 'onnxruntime' in sys.modules, 'fastapi' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=sensors.bundle, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "BAD []" in out.stdout and "OK True True" in out.stdout, out.stdout
+
+
+# -- bundles -------------------------------------------------------------------------------------------
+
+def test_bundle_contents_and_content_hash(flights, tmp_path):
+    first = build_bundle(flights.checkpoint_path, flights.spec, "v7", tmp_path / "a", {"mae": 1.0})
+    second = build_bundle(flights.checkpoint_path, flights.spec, "v7", tmp_path / "b", {"mae": 1.0})
+    assert first.content_hash == second.content_hash == content_hash(tmp_path / "a")
+    assert len(first.content_hash) == 64
+    for name in ("model.onnx", "preprocessing.json", "metadata.json", "requirements.txt", "Dockerfile",
+                 "server/__init__.py", "server/__main__.py", "server/app.py", "server/preprocess.py",
+                 "server/schema.py", "server/model.py"):
+        assert name in first.files and (tmp_path / "a" / name).is_file(), name
+    assert not any("__pycache__" in f for f in first.files)
+    assert first.files == second.files and first.version == "v7" and first.onnx["max_abs_diff"] < 1e-4
+    assert first.to_dict()["path"] == str(tmp_path / "a") and json.dumps(first.to_dict())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no temporary folders left
+
+    # rebuilding in place replaces the folder whole
+    again = build_bundle(flights.checkpoint_path, flights.spec, "v7", tmp_path / "a", {"mae": 1.0})
+    assert again.content_hash == first.content_hash
+
+    # another checkpoint (other weights), another version or other metrics: another hash
+    other_ckpt = flights.checkpoint
+    other_ckpt.state_dict = {k: v + 0.01 for k, v in other_ckpt.state_dict.items()}
+    save_checkpoint(tmp_path / "other.pt", other_ckpt)
+    other = build_bundle(tmp_path / "other.pt", flights.spec, "v7", tmp_path / "c", {"mae": 1.0})
+    assert other.content_hash != first.content_hash
+    assert (tmp_path / "c" / "model.onnx").read_bytes() != (tmp_path / "a" / "model.onnx").read_bytes()
+    assert build_bundle(flights.checkpoint_path, flights.spec, "v8", tmp_path / "d", {"mae": 1.0}).content_hash \
+        != first.content_hash
+
+    requirements = (tmp_path / "a" / "requirements.txt").read_text().split()
+    assert requirements == bundle_requirements()
+    assert {r.split("==")[0] for r in requirements} >= {"numpy", "onnxruntime", "fastapi", "pydantic", "uvicorn"}
+    assert all(r.count("==") == 1 and r.split("==")[1][0].isdigit() for r in requirements)
+    import onnxruntime
+    assert f"onnxruntime=={onnxruntime.__version__}" in requirements
+
+    dockerfile = (tmp_path / "a" / "Dockerfile").read_text()
+    assert "ARG BASE_IMAGE=python:3.11-slim" in dockerfile and "FROM ${BASE_IMAGE}" in dockerfile
+    assert "pip install --no-cache-dir -r requirements.txt" in dockerfile and "EXPOSE 8080" in dockerfile
+    assert "USER 10001" in dockerfile
+    assert dockerfile.rstrip().endswith(
+        'CMD ["python", "-m", "server", "--bundle", "/srv/model", "--host", "0.0.0.0", "--port", "8080"]')
+    assert json.loads((tmp_path / "a" / "preprocessing.json").read_text()) == flights.checkpoint.preprocessing
+
+
+def test_bundle_refuses_a_spec_that_does_not_match_the_checkpoint(flights, sensors, tmp_path):
+    with pytest.raises(ValueError, match="features"):
+        build_bundle(flights.checkpoint_path, sensors.spec, "v1", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+# -- the real server process ---------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_server_process(flights, tmp_path):
+    port = _free_port()
+    log = open(tmp_path / "server.log", "wb")  # a file, not a pipe nobody drains
+    proc = subprocess.Popen([sys.executable, "-m", "server", "--bundle", ".", "--port", str(port)],
+                            cwd=flights.bundle, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                with urllib.request.urlopen(f"{base}/ready", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.1)
+        row = flights.rows[0]
+        request = urllib.request.Request(f"{base}/predict", data=json.dumps(row).encode(),
+                                         headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            body = json.loads(r.read())
+        want = _offline(flights, [row])[0]
+        assert body["model_version"] == "flights-v1" and abs(body["prediction"] - want) < 1e-4
+        bad = urllib.request.Request(f"{base}/predict", data=b'{"distance": -5}',
+                                     headers={"content-type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(bad, timeout=10)
+        assert err.value.code == 422
+        err.value.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_row_schema_for_integer_codes_and_awkward_feature_names():
+    from batch_training.serving.server.schema import row_model
+    from pydantic import ValidationError
+
+    Row = row_model({"features": {"numeric": ["model_id"], "categorical": ["code", "copy"]},
+                     "contract": {"model_id": {"type": "float", "nullable": True},
+                                  "code": {"type": "integer", "min": 1, "max": 9, "nullable": True},
+                                  "copy": {"type": "string"}}})
+    assert Row.model_validate({"code": 3, "copy": "x"}).model_dump(by_alias=True) == \
+        {"model_id": None, "code": 3, "copy": "x"}
+    for bad, loc, kind in (({"code": "3", "copy": "x"}, "code", "int_type"),
+                           ({"code": 10, "copy": "x"}, "code", "less_than_equal"),
+                           ({"copy": 1}, "copy", "string_type"),
+                           ({"model_id": float("nan"), "copy": "x"}, "model_id", "finite_number")):
+        with pytest.raises(ValidationError) as err:
+            Row.model_validate(bad)
+        assert [(e["loc"], e["type"]) for e in err.value.errors()] == [((loc,), kind)]
