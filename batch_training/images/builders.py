@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -55,6 +56,17 @@ def _run(command: list[str], timeout: float = 1800) -> str:
     return proc.stdout
 
 
+def build_context(bundle_dir: Path, workdir: Path) -> Path:
+    """A copy of the bundle plus ``wheels/``: the pinned requirements downloaded by this machine's
+    pip (its index, proxy and certificates), so the image installs offline. A build step inside the
+    image may not reach the index, or may not trust this network's certificates."""
+    context = workdir / "context"
+    shutil.copytree(bundle_dir, context)
+    _run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(context / "wheels"),
+          "--requirement", str(context / "requirements.txt")], timeout=1800)
+    return context
+
+
 class ImageBuilder(ABC):
     kind = "?"
 
@@ -93,16 +105,11 @@ class BuildahBuilder(ImageBuilder):
         args = ["bud", "--isolation", self.isolation, "--layers=false", "-t", tag]
         if base_image:
             args += ["--build-arg", f"BASE_IMAGE={base_image}"]
-        _run(self._buildah(*args, str(bundle_dir)))
+        with tempfile.TemporaryDirectory() as tmp:
+            _run(self._buildah(*args, str(build_context(bundle_dir, Path(tmp)))))
         info = json.loads(_run(self._buildah("inspect", "--type", "image", tag)))
-        digest = info.get("FromImageDigest") or info.get("Digest") or ""
-        size = sum(int(layer.get("size", 0) or 0) for layer in info.get("Docker", {}).get("rootfs", {}).get("diff_ids", []) if isinstance(layer, dict))
-        return ImageInfo(tag, digest, size or self._size(tag))
-
-    def _size(self, tag: str) -> int:
-        out = _run(self._buildah("images", "--json", tag))
-        images = json.loads(out or "[]")
-        return int(images[0].get("size", 0)) if images else 0
+        layers = json.loads(info.get("Manifest") or "{}").get("layers", [])
+        return ImageInfo(tag, info.get("FromImageDigest") or "", sum(int(layer.get("size", 0)) for layer in layers))
 
     def start(self, bundle_dir, image, port, log_path):
         if image is None:
@@ -124,7 +131,8 @@ class DockerBuilder(ImageBuilder):
         args = ["docker", "build", "-t", tag]
         if base_image:
             args += ["--build-arg", f"BASE_IMAGE={base_image}"]
-        _run(args + [str(bundle_dir)])
+        with tempfile.TemporaryDirectory() as tmp:
+            _run(args + [str(build_context(bundle_dir, Path(tmp)))])
         info = json.loads(_run(["docker", "image", "inspect", tag]))[0]
         return ImageInfo(tag, info.get("Id", ""), int(info.get("Size", 0)))
 
