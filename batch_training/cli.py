@@ -178,6 +178,51 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ledger_url() -> str:
+    import os
+
+    from batch_training.settings import REGISTRY_URL_VAR
+
+    return os.environ.get(REGISTRY_URL_VAR) or get_settings().local_registry_url
+
+
+def cmd_failures(args: argparse.Namespace) -> int:
+    from batch_training.registry.ledger import Ledger, format_failures
+
+    with Ledger(_ledger_url()) as book:
+        print(format_failures(book.list(spec=args.spec, status=("open", "rekicked") if args.open else None)))
+    return 0
+
+
+def cmd_rekick(args: argparse.Namespace) -> int:
+    from batch_training.defs import build_defs
+    from batch_training.defs.runner import local_instance, rekick
+    from batch_training.registry.ledger import Ledger
+    from batch_training.spec import load_specs
+
+    settings = get_settings()
+    if bool(args.all) == bool(args.ids):
+        raise ValueError("give ledger entry ids or --all (not both)")
+    with Ledger(_ledger_url()) as book:
+        ids = [e.id for e in book.list(status="open")] if args.all else args.ids
+    if not ids:
+        print("nothing to rekick")
+        return 0
+    result = rekick(build_defs(load_specs(settings.spec_dir), settings), local_instance(settings), ids, _ledger_url())
+    print(f"rekicked {len(ids)} ledger entr{'y' if len(ids) == 1 else 'ies'}: "
+          f"{'succeeded' if result and result.success else 'FAILED'} (run {result.run_id if result else '-'})")
+    return 0 if result and result.success else 1
+
+
+def cmd_ignore(args: argparse.Namespace) -> int:
+    from batch_training.registry.ledger import Ledger
+
+    with Ledger(_ledger_url()) as book:
+        entry = book.ignore(args.id, args.reason)
+    print(f"ledger entry {entry.id} ignored: {entry.reason}")
+    return 0
+
+
 def cmd_specs(args: argparse.Namespace) -> int:
     for spec in _select_specs(None):
         days = f"{spec.source.first_day}..{spec.source.last_day or 'open'}"
@@ -245,6 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080)
     serve.set_defaults(func=cmd_serve)
+
+    failures = sub.add_parser("failures", help="list the failure ledger")
+    failures.add_argument("--open", action="store_true", help="only open and rekicked entries")
+    failures.add_argument("--spec")
+    failures.set_defaults(func=cmd_failures)
+
+    rekick = sub.add_parser("rekick", help="run failed partitions again (in this process) and resolve them on success")
+    rekick.add_argument("ids", nargs="*", type=int, default=[], help="ledger entry ids")
+    rekick.add_argument("--all", action="store_true", help="every open entry (instead of ids)")
+    rekick.set_defaults(func=cmd_rekick)
+
+    ignore = sub.add_parser("ignore", help="close a ledger entry without a rerun, with a reason")
+    ignore.add_argument("id", type=int)
+    ignore.add_argument("--reason", required=True)
+    ignore.set_defaults(func=cmd_ignore)
 
     dev = sub.add_parser("dev", help="start the Dagster UI and daemon on the local instance")
     dev.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

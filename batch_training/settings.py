@@ -12,10 +12,11 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 WAREHOUSE_URL_VAR = "BATCH_TRAINING_WAREHOUSE_URL"
 REGISTRY_URL_VAR = "BATCH_TRAINING_REGISTRY_URL"
+ALERT_WEBHOOK_VAR = "BATCH_TRAINING_ALERT_WEBHOOK_URL"
 
 
 class Settings(BaseModel):
@@ -26,6 +27,14 @@ class Settings(BaseModel):
     spec_dir: Path | None = None
     image_builder: Literal["auto", "buildah", "docker", "none"] = "none"
     base_image: str | None = None
+    # step retries of transient faults (DWH, registry, image builder): exponential backoff with jitter
+    retry_max: int = Field(default=3, ge=0, le=20)
+    retry_delay_s: float = Field(default=5.0, ge=0)
+    # the recovery sensor's relaunches of failed partitions
+    relaunch_budget: int = Field(default=3, ge=0, le=50, description="relaunches per failed partition")
+    relaunch_backoff_s: float = Field(default=300.0, ge=0, description="wait before relaunch n: backoff * 2**(n-1)")
+    alert_sink: Literal["log", "webhook"] = "log"
+    ui_url: str = "http://127.0.0.1:3000"
 
     @property
     def data_dir(self) -> Path:
@@ -52,6 +61,13 @@ class Settings(BaseModel):
         return bool(os.environ.get(REGISTRY_URL_VAR))
 
 
+_OPTIONAL = {
+    "retry_max": "BATCH_TRAINING_RETRY_MAX", "retry_delay_s": "BATCH_TRAINING_RETRY_DELAY_S",
+    "relaunch_budget": "BATCH_TRAINING_RELAUNCH_BUDGET", "relaunch_backoff_s": "BATCH_TRAINING_RELAUNCH_BACKOFF_S",
+    "alert_sink": "BATCH_TRAINING_ALERT_SINK", "ui_url": "BATCH_TRAINING_UI_URL",
+}
+
+
 class SettingsError(ValueError):
     pass
 
@@ -65,12 +81,15 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         # the embedded default builds no image (a laptop may have neither buildah nor docker)
         "image_builder": env.get("BATCH_TRAINING_IMAGE_BUILDER", "none"),
         "base_image": env.get("BATCH_TRAINING_BASE_IMAGE") or None,
+        **{key: env[var] for key, var in _OPTIONAL.items() if env.get(var)},
     }
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SettingsError(f"invalid batch_training settings from the environment: {problems}") from None
+    if settings.alert_sink == "webhook" and not env.get(ALERT_WEBHOOK_VAR):
+        raise SettingsError(f"BATCH_TRAINING_ALERT_SINK=webhook needs {ALERT_WEBHOOK_VAR} (a secret)")
     if settings.environment == "production":
         missing = [v for v in (WAREHOUSE_URL_VAR, REGISTRY_URL_VAR) if not env.get(v)]
         if missing:

@@ -12,12 +12,13 @@ from batch_training.settings import SettingsError, get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
-EXPECTED_ASSETS = {"flights_delay/raw", "flights_delay/cleansed", "flights_delay/quarantine",
-                   "flights_delay/training_dataset", "flights_delay/trained_model", "flights_delay/evaluation_report"}
+STAGES = ("raw", "cleansed", "quarantine", "training_dataset", "trained_model", "evaluation_report",
+          "server_image", "production_model")
+EXPECTED_ASSETS = {f"flights_delay/{stage}" for stage in STAGES}
 EXPECTED_CHECKS = {
     "flights_delay/raw:schema_drift", "flights_delay/raw:not_empty",
     "flights_delay/cleansed:quarantine_rate", "flights_delay/cleansed:duplicates",
-    "flights_delay/evaluation_report:gate",
+    "flights_delay/evaluation_report:gate", "flights_delay/server_image:smoke_test",
 }
 
 
@@ -45,10 +46,15 @@ def test_asset_keys_checks_and_jobs(env):
     assert checks == EXPECTED_CHECKS
     assert defs.resolve_job_def("flights_delay__ingest") is not None
     assert defs.resolve_job_def("flights_delay__train").tags["batch_training/training"] == "flights_delay"
+    assert [s.name for s in defs.schedules] == ["flights_delay__daily"]
+    assert {s.name for s in defs.sensors} == {"recovery", "flights_delay__train_after_ingest"}
+    # off in the embedded default until turned on
+    assert defs.get_schedule_def("flights_delay__daily").default_status == dg.DefaultScheduleStatus.STOPPED
     blocking = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys
                 if graph.get_check_spec(k).blocking}
     assert blocking == {"flights_delay/raw:schema_drift", "flights_delay/raw:not_empty",
-                        "flights_delay/cleansed:quarantine_rate", "flights_delay/evaluation_report:gate"}
+                        "flights_delay/cleansed:quarantine_rate", "flights_delay/evaluation_report:gate",
+                        "flights_delay/server_image:smoke_test"}
 
 
 def test_local_default_points_at_the_duckdb_file_under_home(env, tmp_path):
@@ -72,8 +78,7 @@ def test_production_without_a_warehouse_url_is_refused(env):
 def test_another_spec_folder_changes_the_assets(env):
     env.setenv("BATCH_TRAINING_SPEC_DIR", str(ROOT / "batch_training_tests" / "specs"))
     keys = {k.to_user_string() for k in load().resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {f"sensor_health/{name}" for name in (
-        "raw", "cleansed", "quarantine", "training_dataset", "trained_model", "evaluation_report")}
+    assert keys == {f"sensor_health/{stage}" for stage in STAGES}
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path):

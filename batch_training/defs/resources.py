@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from batch_training.settings import REGISTRY_URL_VAR, WAREHOUSE_URL_VAR, Settings
+from batch_training.settings import ALERT_WEBHOOK_VAR, REGISTRY_URL_VAR, WAREHOUSE_URL_VAR, Settings
 from batch_training.storage import PartitionStore
 from batch_training.warehouse import Warehouse, open_warehouse
 
@@ -46,6 +46,29 @@ class RegistryResource(dg.ConfigurableResource):
         return Registry(self.url)
 
 
+class LedgerResource(dg.ConfigurableResource):
+    """The failure ledger, in the registry's database. The URL is a secret."""
+
+    url: str
+
+    def open(self):
+        from batch_training.registry.ledger import Ledger
+
+        return Ledger(self.url)
+
+
+class AlertsResource(dg.ConfigurableResource):
+    """Where alerts go: ``log`` (the process log) or ``webhook`` (Slack-compatible JSON POST; the URL is a secret)."""
+
+    kind: str = "log"
+    webhook_url: str | None = None
+
+    def sink(self):
+        from batch_training.alerts import alert_sink
+
+        return alert_sink(self.kind, self.webhook_url)
+
+
 class ImageBuilderResource(dg.ConfigurableResource):
     """How the prediction-server image is built: buildah, docker, none (bundle only) or auto."""
 
@@ -69,7 +92,11 @@ def resources_for(settings: Settings) -> dict[str, object]:
         registry = RegistryResource(url=dg.EnvVar(REGISTRY_URL_VAR))
     else:
         registry = RegistryResource(url=settings.local_registry_url)
+    alerts = AlertsResource(kind=settings.alert_sink,
+                            webhook_url=dg.EnvVar(ALERT_WEBHOOK_VAR) if settings.alert_sink == "webhook" else None)
     return {
+        "ledger": LedgerResource(url=registry.url),
+        "alerts": alerts,
         "warehouse": warehouse,
         "artifacts": ArtifactStoreResource(root=str(settings.data_dir)),
         "registry": registry,

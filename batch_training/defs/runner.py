@@ -139,3 +139,38 @@ def run_training(spec: TrainingSpec, settings: Settings, as_of: str, instance: d
 def _failure_text(result: dg.ExecuteInProcessResult) -> str:
     failures = result.get_step_failure_events()
     return "; ".join(f"{e.step_key}: {e.event_specific_data.error.message.strip()}" for e in failures) or "run failed"
+
+
+def rekick(defs: dg.Definitions, instance: dg.DagsterInstance, ids: list[int], ledger_url: str,
+           reason: str = "rekicked by an operator") -> dg.ExecuteInProcessResult | None:
+    """Run again, in this process, the partitions of these ledger entries: one run per job and
+    contiguous range. Entries are marked rekicked, and resolved when their run succeeds."""
+    from batch_training.recovery import contiguous_ranges
+    from batch_training.registry.ledger import Ledger
+
+    last = None
+    with Ledger(ledger_url) as book:
+        entries = [book.get(i) for i in ids]
+        for entry in entries:
+            if entry.status not in ("open", "rekicked"):
+                raise ValueError(f"ledger entry {entry.id} is {entry.status}; only open entries can be rekicked")
+        groups: dict[str, list] = {}
+        for entry in entries:
+            groups.setdefault(entry.job, []).append(entry)
+        for job_name, group in groups.items():
+            job = defs.resolve_job_def(job_name)
+            for first, end in contiguous_ranges(e.partition for e in group):
+                chunk = [e for e in group if first <= e.partition <= end]
+                tags = {"batch_training/trigger": "rekick", "batch_training/ledger_ids": ",".join(str(e.id) for e in chunk)}
+                if first == end:
+                    result = job.execute_in_process(instance=instance, partition_key=first, tags=tags,
+                                                    raise_on_error=False, run_config=_QUIET)
+                else:
+                    tags |= {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": end}
+                    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=_QUIET)
+                book.mark_rekicked([e.id for e in chunk], result.run_id)
+                if result.success:
+                    for e in chunk:
+                        book.resolve(spec=e.spec, asset=e.asset, partition=e.partition, run_id=result.run_id)
+                last = result
+    return last

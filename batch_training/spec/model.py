@@ -8,6 +8,7 @@ to a default.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -126,6 +127,20 @@ class QualitySpec(_Strict):
         return self
 
 
+class ScheduleSpec(_Strict):
+    """When the daily run starts (in the source's timezone): it ingests the day before, then trains as of today."""
+
+    cron: str = Field(default="0 6 * * *", description="a 5-field cron expression")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        fields = v.split()
+        if len(fields) != 5 or not all(re.fullmatch(r"[0-9*,/\-A-Za-z?]+", f) for f in fields):
+            raise ValueError(f"{v!r} is not a 5-field cron expression")
+        return v
+
+
 class FeaturesSpec(_Strict):
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
@@ -139,6 +154,7 @@ class TrainingSpec(_Strict):
     source: SourceSpec
     columns: dict[str, ColumnContract]
     quality: QualitySpec = QualitySpec()
+    schedule: ScheduleSpec = ScheduleSpec()
     features: FeaturesSpec | None = None
     target: str | None = None
     task: Task | None = Field(default=None, description="regression, binary or multiclass; needs features, target, split")

@@ -16,8 +16,11 @@ import pyarrow.parquet as pq
 
 
 def atomic_write_parquet(table: pa.Table, path: Path) -> int:
-    """Write ``table`` to ``path`` atomically; return the file's size in bytes."""
+    """Write ``table`` to ``path`` atomically; return the file's size in bytes. Temp files of this
+    path left by a killed writer (``kill -9`` skips every ``finally``) are swept first."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as fh:

@@ -13,8 +13,8 @@ def ingest_job_name(spec: TrainingSpec) -> str:
     return f"{spec.name}__ingest"
 
 
-def build_ingest_defs(spec: TrainingSpec) -> dg.Definitions:
-    assets = [build_raw_asset(spec), build_cleansing_assets(spec)]
+def build_ingest_defs(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> dg.Definitions:
+    assets = [build_raw_asset(spec, retry), build_cleansing_assets(spec)]
     job = dg.define_asset_job(
         ingest_job_name(spec),
         selection=dg.AssetSelection.assets(*assets),

@@ -6,11 +6,12 @@ from batch_training.cleansing import checks
 from batch_training.defs.checks import check_result
 from batch_training.defs.partitions import daily_partitions, day_of
 from batch_training.defs.resources import ArtifactStoreResource, WarehouseResource
+from batch_training.defs.retries import transient_only
 from batch_training.spec import TrainingSpec
 from batch_training.warehouse.extract import extract_days
 
 
-def build_raw_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
+def build_raw_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "raw"])
     partitions = daily_partitions(spec)
     is_timestamp = spec.columns[spec.source.partition_column].type == "timestamp"
@@ -21,6 +22,7 @@ def build_raw_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=spec.name,
         kinds={"parquet"},
+        retry_policy=retry,
         description=f"Each day of DWH table `{spec.source.table}` as the DWH holds it (all columns, "
                     f"untyped text stays text), split on `{spec.source.partition_column}`.",
         check_specs=[
@@ -37,7 +39,7 @@ def build_raw_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
         drift: dict[str, checks.Verdict] = {}
         empty: dict[str, checks.Verdict] = {}
         total = 0
-        with warehouse.connect() as wh:
+        with transient_only(f"extracting {spec.source.table}"), warehouse.connect() as wh:
             context.log.info(f"extracting {len(keys)} day(s) of {spec.source.table} from {wh.kind}")
             for day, table in extract_days(wh, spec.source, day_of(keys[0]), day_of(keys[-1]), is_timestamp):
                 pk = day.isoformat()

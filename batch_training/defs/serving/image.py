@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from batch_training.defs.resources import ArtifactStoreResource, ImageBuilderResource
+from batch_training.defs.retries import transient_only
 from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.features.dataset import read_training_data
 from batch_training.images.smoke import smoke_test, wait_ready
@@ -35,11 +36,11 @@ def _feature_rows(spec: TrainingSpec, table) -> list[dict]:
     return table.select(names).to_pylist()
 
 
-def build_image_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
+def build_image_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "server_image"])
 
     @dg.asset(
-        key=key, partitions_def=as_of_partitions(spec), group_name=spec.name, kinds={"onnx", "oci"},
+        key=key, partitions_def=as_of_partitions(spec), group_name=spec.name, kinds={"onnx", "oci"}, retry_policy=retry,
         deps=[dg.AssetKey([spec.name, "evaluation_report"])],
         check_specs=[dg.AssetCheckSpec(
             "smoke_test", asset=key, blocking=True,
@@ -64,7 +65,8 @@ def build_image_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
         builder = images.builder()
         tag = f"localhost/batch-training/{spec.name}:{version}"
         context.log.info(f"bundle {bundle.content_hash[:12]} built; image builder: {builder.kind}")
-        image = builder.build(bundle.path, tag, images.base_image)
+        with transient_only(f"building the image with {builder.kind}"):
+            image = builder.build(bundle.path, tag, images.base_image)
 
         data = read_training_data(store.artifact_dir(spec.name, "training_dataset", pk))
         checkpoint = load_checkpoint(ckpt_path)

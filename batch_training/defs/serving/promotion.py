@@ -8,15 +8,17 @@ from importlib.metadata import version as package_version
 import dagster as dg
 
 from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
+from batch_training.defs.retries import transient_only
 from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.spec import TrainingSpec
 
 
-def build_promotion_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
+def build_promotion_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "production_model"])
 
     @dg.asset(
         key=key, partitions_def=as_of_partitions(spec), group_name=spec.name, kinds={"sqlite", "postgres"},
+        retry_policy=retry,
         deps=[dg.AssetKey([spec.name, "server_image"])],
         description="The candidate registered with its lineage (spec, as-of day, data window and version, code "
                     "version, metrics, bundle, image) and promoted to production: at most one per spec.",
@@ -27,7 +29,7 @@ def build_promotion_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
         pk = context.partition_key
         record = json.loads((store.artifact_dir(spec.name, "server_image", pk) / "image.json").read_text())
         report = json.loads((store.artifact_dir(spec.name, "evaluation_report", pk) / "report.json").read_text())
-        with registry.open() as reg:
+        with transient_only("registering in the registry"), registry.open() as reg:
             return _register_and_promote(context, spec, pk, record, report, reg)
 
     return production_model

@@ -13,9 +13,9 @@ def train_job_name(spec: TrainingSpec) -> str:
     return f"{spec.name}__train"
 
 
-def build_training_defs(spec: TrainingSpec) -> dg.Definitions:
-    assets = [build_dataset_asset(spec), build_model_asset(spec), build_report_asset(spec),
-              build_image_asset(spec), build_promotion_asset(spec)]
+def build_training_defs(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> dg.Definitions:
+    assets = [build_dataset_asset(spec), build_model_asset(spec), build_report_asset(spec, retry),
+              build_image_asset(spec, retry), build_promotion_asset(spec, retry)]
     job = dg.define_asset_job(
         train_job_name(spec), selection=dg.AssetSelection.assets(*assets),
         description=f"Train, evaluate, build, smoke-test and promote a {spec.name} candidate as of a day "

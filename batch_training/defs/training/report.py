@@ -8,6 +8,7 @@ from pydantic import Field
 from pathlib import Path
 
 from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
+from batch_training.defs.retries import transient_only
 from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.evaluation import png_data_uri, render_markdown, write_report
 from batch_training.features.dataset import read_training_data
@@ -26,11 +27,11 @@ class EvaluationRunConfig(dg.Config):
     )
 
 
-def build_report_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
+def build_report_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "evaluation_report"])
 
     @dg.asset(
-        key=key, partitions_def=as_of_partitions(spec), group_name=spec.name, kinds={"markdown"},
+        key=key, partitions_def=as_of_partitions(spec), group_name=spec.name, kinds={"markdown"}, retry_policy=retry,
         deps=[dg.AssetKey([spec.name, "trained_model"]), dg.AssetKey([spec.name, "training_dataset"])],
         check_specs=[dg.AssetCheckSpec(
             "gate", asset=key, blocking=True,
@@ -85,7 +86,7 @@ def build_report_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
 
 def _champion(spec: TrainingSpec, registry: RegistryResource, context) -> tuple:
     """The production model of this spec from the registry, if any."""
-    with registry.open() as reg:
+    with transient_only("looking up the champion in the registry"), registry.open() as reg:
         current = reg.production(spec.name)
     if current is None:
         context.log.info(f"no production model of {spec.name} yet: the candidate has no champion")

@@ -1,0 +1,229 @@
+"""Recovery against a real PostgreSQL DWH, a real local HTTP server receiving the alerts, and the
+recovery sensor evaluated with the real instance (the daemon's launches done in process)."""
+
+import datetime as dt
+import signal
+import subprocess
+import sys
+
+import dagster as dg
+import psycopg
+import pyarrow.parquet as pq
+import pytest
+
+from batch_training.registry.ledger import Ledger
+from batch_training.sample.seed import SeedOptions, seed_warehouse
+from batch_training.spec import load_specs
+from batch_training_tests.support.automation import AlertReceiver, Daemon, automation_defs, make_settings
+from batch_training_tests.support.dagster_run import check_evaluations
+
+pytestmark = pytest.mark.postgres
+DAYS = ["2013-03-01", "2013-03-02", "2013-03-03", "2013-03-04"]
+
+
+@pytest.fixture
+def alerts():
+    receiver = AlertReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def flights():
+    return load_specs()[0]
+
+
+def ingest_range(defs, instance, first, last):
+    job = defs.resolve_job_def("flights_delay__ingest")
+    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    return job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+
+
+def ledger(settings) -> Ledger:
+    return Ledger(f"sqlite:///{settings.home / 'registry.db'}")
+
+
+def materialized(instance, asset):
+    return sorted(instance.get_materialized_partitions(dg.AssetKey(["flights_delay", asset])))
+
+
+def test_dwh_outage_is_retried_relaunched_within_budget_and_recovered_exactly(
+        postgres_server, postgres_url, tmp_path, alerts, flights):
+    seed_warehouse(postgres_url, SeedOptions(first_day=dt.date(2013, 3, 1), last_day=dt.date(2013, 3, 6)))
+    settings = make_settings(tmp_path, relaunch_budget=3)
+    defs = automation_defs(flights, settings, postgres_url, alerts.url)
+    instance = dg.DagsterInstance.ephemeral()
+    assert ingest_range(defs, instance, "2013-03-05", "2013-03-06").success  # a healthy earlier backfill
+
+    postgres_server.stop()
+    try:
+        failed = ingest_range(defs, instance, DAYS[0], DAYS[-1])
+        assert not failed.success
+        retries = [e for e in failed.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+        assert len(retries) == settings.retry_max  # the step retried the transient fault, then gave up
+
+        daemon = Daemon(defs, instance)
+        [request] = daemon.tick()
+        assert request.tags["dagster/asset_partition_range_start"] == DAYS[0]
+        assert request.tags["dagster/asset_partition_range_end"] == DAYS[-1]
+        assert {k.path[-1] for k in request.asset_selection} == {"raw", "cleansed", "quarantine"}
+        with ledger(settings) as book:
+            entries = book.list(spec="flights_delay")
+        assert [(e.asset, e.partition, e.failure_class, e.status, e.attempts) for e in entries] == [
+            ("flights_delay/raw", day, "transient", "rekicked", 1) for day in DAYS]
+        assert "connect" in entries[0].error.lower() and postgres_server.password not in entries[0].error
+
+        assert not daemon.launch(request).success  # still down: the relaunch fails, the budget is counted
+        [again] = daemon.tick()
+        assert again.run_key != request.run_key and again.tags["batch_training/attempt"] == "2"
+    finally:
+        postgres_server.start()
+
+    assert daemon.launch(again).success
+    assert daemon.tick() == []
+    with ledger(settings) as book:
+        entries = book.list(spec="flights_delay")
+    assert {(e.partition, e.status, e.attempts) for e in entries} == {(day, "resolved", 2) for day in DAYS}
+    assert materialized(instance, "cleansed") == sorted(DAYS + ["2013-03-05", "2013-03-06"])
+    runs = instance.get_run_records()
+    recovery_runs = [r.dagster_run for r in runs if r.dagster_run.tags.get("batch_training/trigger") == "recovery"]
+    assert len(recovery_runs) == 2 and all(r.tags["dagster/asset_partition_range_start"] == DAYS[0] for r in recovery_runs)
+    assert alerts.received == []  # transient and recovered within the budget: nobody is paged
+
+
+def test_spent_budget_alerts_once_and_stops_launching(postgres_server, postgres_url, tmp_path, alerts, flights):
+    seed_warehouse(postgres_url, SeedOptions(first_day=dt.date(2013, 3, 1), last_day=dt.date(2013, 3, 2)))
+    settings = make_settings(tmp_path, relaunch_budget=1, retry_max=0)
+    defs = automation_defs(flights, settings, postgres_url, alerts.url)
+    instance = dg.DagsterInstance.ephemeral()
+    daemon = Daemon(defs, instance)
+    postgres_server.stop()
+    try:
+        assert not ingest_range(defs, instance, DAYS[0], DAYS[1]).success
+        [request] = daemon.tick()
+        assert not daemon.launch(request).success
+        assert daemon.tick() == [] and daemon.tick() == []
+    finally:
+        postgres_server.start()
+    assert alerts.kinds() == ["retries_exhausted"]
+    body = alerts.received[0]
+    assert body["batch_training"]["ledger_id"] is not None and "/runs/" in body["batch_training"]["run_url"]
+    with ledger(settings) as book:
+        assert {(e.status, e.attempts) for e in book.list(spec="flights_delay")} == {("open", 1)}
+
+
+def test_anomalies_over_the_limit_fail_once_without_retry_then_rekick_after_the_fix(
+        postgres_url, tmp_path, alerts, flights):
+    seed_warehouse(postgres_url, SeedOptions(first_day=dt.date(2013, 3, 1), last_day=dt.date(2013, 3, 1), anomaly_rate=0.9))
+    settings = make_settings(tmp_path)
+    defs = automation_defs(flights, settings, postgres_url, alerts.url)
+    instance = dg.DagsterInstance.ephemeral()
+    job = defs.resolve_job_def("flights_delay__ingest")
+    failed = job.execute_in_process(instance=instance, partition_key=DAYS[0], raise_on_error=False)
+    assert not failed.success
+    assert not check_evaluations(failed)["cleansed:quarantine_rate"].passed
+    assert not [e for e in failed.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+
+    daemon = Daemon(defs, instance)
+    assert daemon.tick() == [] and daemon.tick() == []  # evaluated twice: nothing launched, nothing doubled
+    assert alerts.kinds() == ["data_failure"]
+    with ledger(settings) as book:
+        [entry] = book.list(spec="flights_delay")
+    assert (entry.asset, entry.partition, entry.failure_class, entry.status) == (
+        "flights_delay/cleansed", DAYS[0], "data", "open")
+
+    seed_warehouse(postgres_url, SeedOptions(first_day=dt.date(2013, 3, 1), last_day=dt.date(2013, 3, 1)))  # fixed
+    from batch_training.defs.runner import rekick
+
+    result = rekick(defs, instance, [entry.id], f"sqlite:///{settings.home / 'registry.db'}")
+    assert result.success
+    daemon.tick()
+    with ledger(settings) as book:
+        assert book.get(entry.id).status == "resolved"
+    assert materialized(instance, "cleansed") == [DAYS[0]]
+
+
+def test_killed_connection_mid_extract_is_retried_with_exact_rows(postgres_url, tmp_path, alerts, flights):
+    seed_warehouse(postgres_url, SeedOptions(first_day=dt.date(2013, 3, 1), last_day=dt.date(2013, 3, 20)))
+    settings = make_settings(tmp_path, retry_max=3)
+    defs = automation_defs(flights, settings, postgres_url, alerts.url)
+    instance = dg.DagsterInstance.ephemeral()
+    # The killer locks the table, so the extract's query waits where it can be seen, then terminates
+    # that backend (pg_terminate_backend) and releases the lock: the retry reads the whole range again.
+    killer = subprocess.Popen([sys.executable, "-c", _KILLER, postgres_url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert killer.stdout.readline().strip() == "locked"
+        result = ingest_range(defs, instance, "2013-03-01", "2013-03-20")
+    finally:
+        killer.wait(timeout=60)
+    assert killer.returncode == 0, "the killer never saw the extract's query"
+    assert result.success
+    assert len([e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]) == 1
+    with psycopg.connect(postgres_url) as con:
+        dwh = dict(con.execute("SELECT flight_date::text, count(*) FROM flights GROUP BY 1").fetchall())
+    assert len(dwh) == 20
+    for day, rows in dwh.items():
+        assert pq.read_metadata(settings.data_dir / "flights_delay" / "raw" / f"{day}.parquet").num_rows == rows
+
+
+_KILLER = """
+import sys, time, psycopg
+url = sys.argv[1]
+with psycopg.connect(url) as locker, psycopg.connect(url, autocommit=True) as watcher:
+    locker.execute("LOCK TABLE flights IN ACCESS EXCLUSIVE MODE")
+    print("locked", flush=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        rows = watcher.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND query LIKE 'SELECT * FROM %%flights%%' AND pid <> pg_backend_pid()").fetchall()
+        if rows:
+            watcher.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
+            locker.rollback()
+            sys.exit(0)
+        time.sleep(0.02)
+sys.exit(1)
+"""
+
+
+def test_worker_killed_while_writing_leaves_no_half_written_artifact(tmp_path, flights):
+    """A run worker SIGKILLed in the middle of writing a day's Parquet file: the day's file is either
+    absent or whole, never half; the rerun completes."""
+    url = f"duckdb://{tmp_path / 'dwh.duckdb'}"
+    seed_warehouse(url, SeedOptions(first_day=dt.date(2013, 3, 1), last_day=dt.date(2013, 3, 3)))
+    data = tmp_path / "data"
+    worker = subprocess.run([sys.executable, "-c", _KILLED_WORKER, url, str(data)], capture_output=True, text=True, timeout=300)
+    assert worker.returncode == -signal.SIGKILL, worker.stderr[-2000:]
+    raw = data / "flights_delay" / "raw"
+    finals = sorted(p.name for p in raw.glob("*.parquet"))
+    assert finals == ["2013-03-01.parquet"]  # killed while writing the second day
+    assert pq.read_metadata(raw / finals[0]).num_rows > 0
+    assert list(raw.glob(".2013-03-02.parquet.*.tmp"))  # the torn write stayed a temp file
+
+    from batch_training_tests.support.dagster_run import ingest_defs, run_range
+
+    rerun = run_range(ingest_defs(flights, url, data), flights, "2013-03-01", "2013-03-03", dg.DagsterInstance.ephemeral())
+    assert rerun.success
+    assert sorted(p.name for p in raw.glob("*.parquet")) == ["2013-03-01.parquet", "2013-03-02.parquet", "2013-03-03.parquet"]
+    assert not list(raw.glob("*.tmp"))  # the rerun swept the torn temp file
+
+
+_KILLED_WORKER = """
+import os, signal, sys
+from pathlib import Path
+import dagster as dg
+import pyarrow.parquet as pq
+from batch_training.spec import load_specs
+from batch_training_tests.support.dagster_run import ingest_defs, run_range
+
+real, calls = pq.write_table, []
+def torn_write(table, where, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:  # the second day: write half, then the worker dies
+        real(table.slice(0, table.num_rows // 2), where, **kwargs)
+        where.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(table, where, **kwargs)
+pq.write_table = torn_write
+spec = load_specs()[0]
+run_range(ingest_defs(spec, sys.argv[1], Path(sys.argv[2])), spec, "2013-03-01", "2013-03-03", dg.DagsterInstance.ephemeral())
+"""
