@@ -18,7 +18,7 @@ EXPECTED_ASSETS = {f"flights_delay/{stage}" for stage in STAGES}
 EXPECTED_CHECKS = {
     "flights_delay/raw:schema_drift", "flights_delay/raw:not_empty",
     "flights_delay/cleansed:quarantine_rate", "flights_delay/cleansed:duplicates",
-    "flights_delay/evaluation_report:gate", "flights_delay/server_image:smoke_test",
+    "flights_delay/evaluation_report:gate", "flights_delay/server_image:smoke_test", "flights_delay/production_model:fresh",
 }
 
 
@@ -46,7 +46,7 @@ def test_asset_keys_checks_and_jobs(env):
     assert checks == EXPECTED_CHECKS
     assert defs.resolve_job_def("flights_delay__ingest") is not None
     assert defs.resolve_job_def("flights_delay__train").tags["batch_training/training"] == "flights_delay"
-    assert [s.name for s in defs.schedules] == ["flights_delay__daily"]
+    assert sorted(s.name for s in defs.schedules) == ["flights_delay__daily", "flights_delay__freshness"]
     assert {s.name for s in defs.sensors} == {"recovery", "flights_delay__train_after_ingest"}
     # off in the embedded default until turned on
     assert defs.get_schedule_def("flights_delay__daily").default_status == dg.DefaultScheduleStatus.STOPPED

@@ -5,33 +5,19 @@ Slow (a debootstrap the first time on a machine, then a pip install inside the i
 
 import datetime as dt
 import json
-import os
-import shutil
-from pathlib import Path
 
 import dagster as dg
 import pytest
-
-from batch_training.images.base import DEFAULT_TAG, bootstrap_base
 from batch_training.registry import Registry
 from batch_training.sample.seed import SeedOptions, seed_warehouse
 from batch_training.spec import load_specs
 from batch_training_tests.support.dagster_run import check_evaluations, pipeline_defs, run_range, run_training
-
-BASE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "batch_training" / "serving-base"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+from batch_training_tests.support.images import require_base_image
 
 
 @pytest.fixture(scope="module")
 def base_image():
-    if not (shutil.which("buildah") and shutil.which("debootstrap")) or os.geteuid() != 0:
-        if _in_ci():
-            pytest.fail("CI must build the real image: buildah and debootstrap (as root) are required")
-        pytest.skip("buildah/debootstrap not installed or not root")
-    return bootstrap_base(BASE_CACHE, DEFAULT_TAG)
+    return require_base_image()
 
 
 def test_image_is_built_smoke_tested_and_registered(base_image, tmp_path):

@@ -6,6 +6,7 @@ import warnings
 
 import dagster as dg
 
+from batch_training.defs.automation.freshness import build_freshness
 from batch_training.defs.automation.recovery import JobPlan, build_recovery_sensor
 from batch_training.defs.automation.schedule import build_daily_schedule, build_train_after_ingest
 from batch_training.defs.ingest import build_ingest_defs, ingest_job_name
@@ -51,8 +52,10 @@ def build_defs(specs: list[TrainingSpec], settings: Settings, resources: dict | 
             parts.append(training)
             plans.append(_plan(spec, train_job_name(spec), training, as_of_partitions(spec)))
             jobs.append(train_job)
+            fresh, fresh_job, fresh_schedule = build_freshness(spec, settings, schedule_status)
             parts.append(dg.Definitions(
-                schedules=[build_daily_schedule(spec, ingest_job, schedule_status)],
+                asset_checks=[fresh], jobs=[fresh_job],
+                schedules=[build_daily_schedule(spec, ingest_job, schedule_status), fresh_schedule],
                 sensors=[build_train_after_ingest(spec, ingest_job, train_job, sensor_status)],
             ))
         recovery = build_recovery_sensor(plans, jobs, settings, sensor_status)

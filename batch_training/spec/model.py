@@ -131,6 +131,7 @@ class ScheduleSpec(_Strict):
     """When the daily run starts (in the source's timezone): it ingests the day before, then trains as of today."""
 
     cron: str = Field(default="0 6 * * *", description="a 5-field cron expression")
+    max_model_age_days: int = Field(default=3, ge=1, description="the production model's as-of day may be this old")
 
     @field_validator("cron")
     @classmethod
