@@ -1,18 +1,21 @@
-"""``make bench``: the ingest benchmarks (bench.ingest), then the training benchmarks (bench.train),
-each printed as it goes; all figures end up in ``bench/results.json``."""
+"""``make bench``: the ingest benchmarks (bench.ingest), the training benchmarks (bench.train) and the
+serving benchmarks (bench.serving), each printed as it goes; all figures end up in ``bench/results.json``."""
 
 import json
 import sys
 
-from bench import ingest, train
+from bench import ingest, serving, train
 
 
 def main() -> int:
     status = ingest.main()
     print("\n== training ==")
     training = train.main()
+    print("\n== serving ==")
+    served = serving.main()
     results = json.loads(ingest.RESULTS.read_text()) if ingest.RESULTS.exists() else {}
     results["training"] = training
+    results["serving"] = served
     ingest.RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return status
 
