@@ -245,6 +245,32 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    """The production-shaped stack on this machine: PostgreSQL, Dagster webserver and daemon."""
+    from batch_training.ops import stack
+    from batch_training.sample.seed import SeedOptions
+
+    seed = SeedOptions(first_day=args.seed_first_day, last_day=args.seed_last_day)
+    try:
+        stack.up(port=args.port, seed=seed, timeout=args.timeout)
+    except stack.StackError as exc:
+        print(f"batch-training up: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Stop what `up` started (and nothing else)."""
+    from batch_training.ops import stack
+
+    try:
+        stack.down()
+    except stack.StackError as exc:
+        print(f"batch-training down: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="batch-training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -310,6 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
+
+    up = sub.add_parser("up", help="start the production-shaped stack (PostgreSQL, webserver, daemon) on loopback")
+    up.add_argument("--port", type=int, help="UI port (default $BATCH_TRAINING_UI_PORT or 3000)")
+    up.add_argument("--seed-first-day", type=_day, help="when the DWH is seeded now: only flights from this day")
+    up.add_argument("--seed-last-day", type=_day, help="when the DWH is seeded now: only flights up to this day")
+    up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait until ready (default 300)")
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser("down", help="stop what `up` started")
+    down.set_defaults(func=cmd_down)
 
     specs = sub.add_parser("specs", help="validate and list the training specs")
     specs.set_defaults(func=cmd_specs)

@@ -15,12 +15,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
 from batch_training.registry.model import ConflictError, RegistryError
+from batch_training.urls import redact_url
 from batch_training.registry.schema import metadata, model_versions
 
 BUSY_TIMEOUT_S = 30
@@ -32,20 +33,7 @@ _PG_CONFLICT_CODES = {"40001", "40P01", "55P03"}
 _SCHEMA_LOCK_KEY = 0x62745F7265670001  # pg_advisory_xact_lock key while creating the schema ("bt_reg")
 
 
-def redact(url: str) -> str:
-    """The URL with its password replaced by ``***``: safe for logs and messages."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "<unparsable URL>"
-    if password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+redact = redact_url  # the registry's name for it
 
 
 def parse_url(url: str) -> URL:

@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from batch_training.serving.export import export_onnx
 from batch_training.spec import TrainingSpec
+from batch_training.storage import atomic_directory
 from batch_training.training import file_sha256, load_checkpoint
 
 SERVER_PACKAGE = Path(__file__).resolve().parent / "server"
@@ -72,7 +69,7 @@ def build_bundle(checkpoint_path: Path, spec: TrainingSpec, version: str, out_di
     checkpoint_path, out_dir = Path(checkpoint_path), Path(out_dir)
     checkpoint = load_checkpoint(checkpoint_path)
     features = _features(checkpoint.preprocessing, spec)
-    with _atomic_tree(out_dir) as tmp:
+    with atomic_directory(out_dir) as tmp:
         onnx_info = export_onnx(checkpoint, tmp / "model.onnx")
         _write_json(tmp / "preprocessing.json", checkpoint.preprocessing)
         _write_json(tmp / "metadata.json", {
@@ -153,26 +150,3 @@ def _write_json(path: Path, value: object) -> None:
 
 def _files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-
-
-@contextmanager
-def _atomic_tree(path: Path) -> Iterator[Path]:
-    """Like ``batch_training.storage.atomic_directory`` (same temporary/old names and rename dance),
-    but for a folder with sub-folders: that helper fsyncs ``open()``-ing each direct child and so
-    raises IsADirectoryError on ``server/``. Every file at any depth is fsynced here."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
-    try:
-        yield tmp
-        for child in tmp.rglob("*"):
-            if child.is_file():
-                with open(child, "rb") as fh:
-                    os.fsync(fh.fileno())
-        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -7,9 +7,10 @@ are secrets, so only ``redact_url`` output may appear in logs or metadata.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
+from batch_training.urls import redact_url
 from batch_training.warehouse.base import Warehouse
+
+__all__ = ["open_warehouse", "redact_url"]
 
 
 def open_warehouse(url: str, read_only: bool = False) -> Warehouse:
@@ -26,15 +27,3 @@ def open_warehouse(url: str, read_only: bool = False) -> Warehouse:
     if "://" not in url and (url.endswith((".duckdb", ".db")) or url == ":memory:"):  # a path, not a URL
         return DuckDBWarehouse(url, read_only=read_only)
     raise ValueError(f"unsupported warehouse URL scheme in {redact_url(url)!r} (use duckdb:// or postgresql://)")
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, for logs and metadata."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else "***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
