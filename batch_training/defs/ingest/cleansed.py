@@ -65,7 +65,8 @@ def build_cleansing_assets(spec: TrainingSpec) -> dg.AssetsDefinition:
             }, asset_key=quarantine_key, partition_key=pk)
             rate[pk] = checks.quarantine_rate(result, quality)
             dups[pk] = checks.duplicates(result, quality)
-        run_totals = {f"run_{k}": v for k, v in totals.items()}
+        # totals of a range run (a single day already has its own figures)
+        run_totals = {f"run_{k}": v for k, v in totals.items()} if len(context.partition_keys) > 1 else {}
         yield dg.MaterializeResult(asset_key=cleansed_key, metadata=run_totals)
         yield dg.MaterializeResult(asset_key=quarantine_key, metadata=run_totals)
         yield check_result("quarantine_rate", cleansed_key, rate)

@@ -54,7 +54,7 @@ def build_raw_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> 
                     "columns": dg.MetadataValue.json({f.name: str(f.type) for f in table.schema}),
                 }, partition_key=pk)
         return dg.MaterializeResult(
-            metadata={"run_days": len(keys), "run_rows": total, "warehouse": wh.kind},
+            metadata={"warehouse": wh.kind, **({"run_days": len(keys), "run_rows": total} if len(keys) > 1 else {})},
             check_results=[check_result("schema_drift", key, drift), check_result("not_empty", key, empty)],
         )
 
