@@ -38,3 +38,12 @@ serving-base: env
 
 clean:
 	rm -rf $(BATCH_TRAINING_HOME)
+
+# The production-shaped stack on this machine (PostgreSQL, Dagster webserver and daemon, on loopback):
+# logs and state under $(BATCH_TRAINING_HOME)/stack; UI port from BATCH_TRAINING_UI_PORT (default 3000).
+.PHONY: up down
+up: env
+	$(BIN)/batch-training up
+
+down:
+	$(BIN)/batch-training down

@@ -13,7 +13,7 @@ WORKSPACE_QUERY = """
         locationOrLoadError { __typename ... on PythonError { message } } } }
     ... on PythonError { message } } }
 """
-DAEMON_QUERY = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
+DAEMON_QUERY = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required lastHeartbeatTime } } } }"
 REQUIRED_DAEMONS = ("SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR")
 
 
@@ -62,10 +62,11 @@ def location_loaded(base_url: str, location: str) -> None:
         raise NotReady(f"code location {location!r} is {entry['loadStatus']}")
 
 
-def daemons_healthy(base_url: str, required: tuple[str, ...] = REQUIRED_DAEMONS) -> None:
-    """Returns once every ``required`` daemon reports a fresh heartbeat."""
+def daemons_healthy(base_url: str, since: float = 0.0, required: tuple[str, ...] = REQUIRED_DAEMONS) -> None:
+    """Returns once every ``required`` daemon reports a fresh heartbeat, sent after ``since`` (epoch
+    seconds: the heartbeats of a daemon killed a moment ago still look fresh for a while)."""
     statuses = graphql(base_url, DAEMON_QUERY)["instance"]["daemonHealth"]["allDaemonStatuses"]
-    healthy = {s["daemonType"] for s in statuses if s["healthy"]}
+    healthy = {s["daemonType"] for s in statuses if s["healthy"] and (s["lastHeartbeatTime"] or 0) >= since}
     missing = [d for d in required if d not in healthy]
     if missing:
         raise NotReady(f"daemons without a fresh heartbeat: {', '.join(missing)}")

@@ -82,6 +82,8 @@ def _alive(state: dict) -> dict[str, bool]:
 # -- up ----------------------------------------------------------------------------------------
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # as the webserver binds: connections of a stopped server in TIME_WAIT don't count, a listener does
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -127,6 +129,15 @@ def _environment(where: Layout, connections: dict[str, str], ui_url: str, extra:
     return {**env, **(extra or {})}
 
 
+def _project_root(root: Path | None) -> Path:
+    """The folder with ``dagster.yaml`` and ``workspace.yaml``: the repository (or the current folder)."""
+    for candidate in ([root] if root else [ROOT, Path.cwd()]):
+        if (candidate / "dagster.yaml").is_file() and (candidate / "workspace.yaml").is_file():
+            return candidate
+    raise StackError(f"dagster.yaml and workspace.yaml not found in {root or f'{ROOT} nor {Path.cwd()}'}: "
+                     "run from the repository")
+
+
 def _dagster_home(where: Layout, root: Path) -> None:
     where.dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(root / "dagster.yaml", where.dagster_home / "dagster.yaml")
@@ -160,16 +171,17 @@ def _start_dagster(where: Layout, state: dict, env: dict, port: int, root: Path,
     # the webserver creates the instance's tables; the daemon starts once that is done (no race)
     _wait("the webserver (GET /server_info)", lambda: health.server_info(base), state, where, "webserver", deadline)
     daemon = [_executable("dagster-daemon"), "run", "-w", workspace]
+    daemon_started = time.time()
     state["processes"]["daemon"] = procs.start(daemon, env, where.log("daemon"), root)
     _write_state(where, state)
     _wait(f"code location {LOCATION!r} to load", lambda: health.location_loaded(base, LOCATION),
           state, where, "webserver", deadline)
-    _wait("daemon heartbeats (scheduler, sensors, run queue)", lambda: health.daemons_healthy(base),
+    _wait("daemon heartbeats (scheduler, sensors, run queue)", lambda: health.daemons_healthy(base, daemon_started),
           state, where, "daemon", deadline)
 
 
 def up(home: Path | str | None = None, port: int | None = None, seed=None, extra_env: dict[str, str] | None = None,
-       timeout: float = READY_TIMEOUT_S, root: Path = ROOT, echo: Callable[[str], None] = print) -> dict:
+       timeout: float = READY_TIMEOUT_S, root: Path | None = None, echo: Callable[[str], None] = print) -> dict:
     """Start the stack (see the module's docs) and return its state; a no-op when it already runs.
 
     ``seed``: ``SeedOptions`` for a DWH that is seeded now (e.g. fewer days); ``extra_env``: more
@@ -185,6 +197,7 @@ def up(home: Path | str | None = None, port: int | None = None, seed=None, extra
             return state
         echo("a previous stack did not stop cleanly: cleaning up what it left")
         down(where.home, echo=echo)
+    root = _project_root(root)
     port = port or int(os.environ.get("BATCH_TRAINING_UI_PORT") or DEFAULT_UI_PORT)
     if not _port_free(port):
         raise StackError(f"port {port} on 127.0.0.1 is in use: choose another with --port or BATCH_TRAINING_UI_PORT")

@@ -1,0 +1,210 @@
+"""End to end through a browser: ``ops.stack.up`` starts the production-shaped stack (its own
+PostgreSQL, the Dagster webserver and daemon) in a temporary BATCH_TRAINING_HOME; headless Chromium
+clicks through the UI; ``down`` stops it and no process is left behind.
+
+Screenshots of every step go to ``test-artifacts/ui/``. Run statuses are read over GraphQL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from batch_training.ops import procs, stack, stack_postgres
+from batch_training.ops.postgres import postgres_available
+from batch_training.sample.seed import SeedOptions
+from batch_training_tests.support import browser as ui
+
+pytestmark = pytest.mark.ui
+
+SPEC = "flights_delay"
+INGEST_JOB = f"{SPEC}__ingest"
+SEED = SeedOptions(first_day=date(2013, 1, 1), last_day=date(2013, 1, 10))  # a few days: a fast seed
+# Failures are relaunched at once and steps do not retry, so a transient failure shows quickly.
+STACK_ENV = {"BATCH_TRAINING_RELAUNCH_BACKOFF_S": "0", "BATCH_TRAINING_RETRY_MAX": "0"}
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _require(reason: str | None) -> None:
+    if reason:
+        if _in_ci():
+            pytest.fail(f"{reason}; CI must run the browser tests", pytrace=False)
+        pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _processes_with_home(home: Path) -> list[int]:
+    """Processes whose environment names this stack's BATCH_TRAINING_HOME (ours, or left behind)."""
+    marker = f"BATCH_TRAINING_HOME={home}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                if marker in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def _assert_all_stopped(home: Path, state: dict) -> None:
+    deadline = time.monotonic() + 10
+    while _processes_with_home(home) and time.monotonic() < deadline:
+        time.sleep(0.2)  # zombies being reaped
+    leftovers = [pid for pid in _processes_with_home(home) if not procs.is_zombie(pid)]
+    assert not leftovers, f"processes left behind: {leftovers}"
+    for name, record in state["processes"].items():
+        assert not procs.running_members(record), f"{name} still running"
+    server = stack_postgres.local_server(stack.layout(home).stack, stack.layout(home).log("postgres"))
+    assert not stack_postgres.is_running(server), "PostgreSQL still running"
+
+
+@pytest.fixture(scope="module")
+def running_stack():
+    """The stack, up once for this module's tests; always taken down, checked for leftovers."""
+    _require(ui.chromium_missing())
+    _require(None if postgres_available() else "PostgreSQL server binaries not found (apt-get install postgresql)")
+    home = Path(tempfile.mkdtemp(prefix="bt-ui-stack-"))
+    os.chmod(home, 0o755)  # the postgres OS user must pass through it
+    state = None
+    with pytest.MonkeyPatch.context() as mp:
+        for var in stack.PG_VARS:  # always its own PostgreSQL, whatever the caller's environment
+            mp.delenv(var, raising=False)
+        try:
+            state = stack.up(home, port=_free_port(), seed=SEED, extra_env=STACK_ENV, timeout=420)
+            yield state, home
+        finally:
+            stack.down(home)
+            said: list[str] = []
+            assert not stack.down(home, echo=said.append) and said[0].startswith("nothing to stop")
+            state = state or {"processes": {}}
+            try:
+                _assert_all_stopped(home, state)
+            finally:
+                shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = ui.launch(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(running_stack, chromium):
+    state, _ = running_stack
+    page = ui.new_page(chromium, state["ui_url"])
+    try:
+        yield page
+    finally:
+        page.context.close()
+
+
+def test_catalog_lists_the_ingest_assets_and_a_day_materializes_from_the_ui(running_stack, page):
+    state, home = running_stack
+    day = "2013-01-05"
+
+    # a. the group's lineage shows the ingest assets; their asset pages list the checks
+    ui.open_group_lineage(page, SPEC)
+    for name in ("raw", "cleansed", "quarantine"):
+        ui.graph_node(page, name).wait_for(state="visible")
+    ui.screenshot(page, "01_group_lineage")
+    said: list[str] = []
+    assert stack.up(stack.layout(home).home, echo=said.append) == state  # already up: nothing started
+    assert said[0].startswith(f"already up: {state['ui_url']}")
+    ui.open_asset(page, f"{SPEC}/raw", tab="Checks")
+    ui.check_names(page, ["schema_drift", "not_empty"])
+    ui.screenshot(page, "02_raw_checks")
+    ui.open_asset(page, f"{SPEC}/cleansed", tab="Checks")
+    ui.check_names(page, ["quarantine_rate", "duplicates"])
+    ui.screenshot(page, "03_cleansed_checks")
+
+    # b. one day of raw + cleansed + quarantine, launched by clicking through the ingest job's dialog
+    ui.open_job(page, INGEST_JOB)
+    dialog = ui.open_materialize_dialog(page, day)
+    ui.screenshot(page, "04_materialize_one_day")
+    run_id = ui.launch_from_dialog(page, dialog)
+
+    # c. the run succeeds
+    assert ui.wait_for_run(state["ui_url"], run_id) == "SUCCESS"
+    run = ui.runs(state["ui_url"], run_id=run_id)[0]
+    assert run["jobName"] == INGEST_JOB and run["tags"]["dagster/partition"] == day
+    ui.open_run(page, run_id, last_event="RUN_SUCCESS")
+    ui.expect_texts(page, ["Success", f"partition: {day}"])
+    ui.screenshot(page, "05_run_succeeded")
+
+    # d. the cleansed asset's page shows that day's metadata
+    ui.open_partition(page, f"{SPEC}/cleansed", day)
+    ui.expect_texts(page, ["rows_clean", "rows_quarantined", "quarantine_reasons"])
+    data = home / "data" / SPEC
+    clean, quarantined = (pq.read_metadata(data / part / f"{day}.parquet").num_rows for part in ("cleansed", "quarantine"))
+    assert ui.metadata_row(page, "rows_clean") == f"rows_clean {clean}"
+    assert ui.metadata_row(page, "rows_quarantined") == f"rows_quarantined {quarantined}"
+    ui.screenshot(page, "06_cleansed_partition_metadata")
+
+
+@pytest.mark.timeout(900)
+def test_a_transient_dwh_outage_is_relaunched_by_the_recovery_sensor(running_stack, page):
+    state, home = running_stack
+    base, day = state["ui_url"], "2013-01-08"
+    server = stack_postgres.local_server(stack.layout(home).stack, stack.layout(home).log("postgres"))
+
+    _rename_database(server, "dwh", "dwh_down")  # the DWH is "down": the extract cannot connect
+    try:
+        ui.open_job(page, INGEST_JOB)
+        run_id = ui.launch_from_dialog(page, ui.open_materialize_dialog(page, day))
+        assert ui.wait_for_run(base, run_id) == "FAILURE"
+        assert ui.runs(base, run_id=run_id)[0]["tags"]["dagster/partition"] == day
+    finally:
+        _rename_database(server, "dwh_down", "dwh")  # back before the relaunch reaches the DWH
+    ui.open_run(page, run_id, last_event="RUN_FAILURE")
+    ui.filter_run_events(page, "type:STEP_FAILURE")
+    ui.expect_texts(page, ['database "dwh" does not exist'], exact=False)
+    ui.screenshot(page, "11_run_failed_dwh_down")
+
+    # the daemon's recovery sensor (on in production) relaunches exactly that day, which succeeds
+    recovery = {"batch_training/trigger": "recovery", "dagster/partition": day}
+    reruns = ui.wait_for_runs(base, lambda: ui.runs(base, tags=recovery), timeout=420)
+    assert [r["status"] for r in reruns] == ["SUCCESS"], reruns
+    assert reruns[0]["tags"].get("dagster/sensor_name") == "recovery"
+    ui.open_runs_with_tag(page, "batch_training/trigger", "recovery")
+    ui.expect_texts(page, [reruns[0]["runId"][:8], "Success"])
+    ui.screenshot(page, "12_recovery_rerun_succeeded")
+
+
+def _rename_database(server, old: str, new: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server.url(), autocommit=True) as con:
+        for attempt in range(50):
+            con.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (old,))
+            try:
+                con.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
+                return
+            except psycopg.errors.ObjectInUse:  # a terminated session is still on its way out
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
