@@ -68,8 +68,11 @@ def create_app(bundle_dir: Path, max_body_bytes: int = 4 * 1_048_576, max_batch_
             raise HTTPException(status_code=503, detail="the model is not loaded yet")
         return state["model"]
 
+    # One row is ~0.1 ms of work: run it on the event loop, without the hop to a worker thread that a
+    # plain `def` endpoint takes (that hop dominated the single-row tail latency). Batches, which can
+    # take tens of milliseconds, stay on the thread pool so they never stall other requests.
     @app.post("/predict", response_model=Prediction)
-    def predict(row: Row):
+    async def predict(row: Row):
         prediction = loaded().predict([row.model_dump(by_alias=True)])[0]
         return {"prediction": prediction, "model_version": version}
 
