@@ -20,11 +20,13 @@ class WarehouseError(RuntimeError):
 
 def day_range_sql(table: str, partition_column: str, placeholder: str = "?",
                   literals: tuple[str, str] | None = None) -> str:
-    """``SELECT *`` of the rows whose partition value lies in [lower, upper): bound parameters, or
-    typed literals the caller rendered from date/datetime values."""
+    """``SELECT *`` of the rows whose partition value lies in [lower, upper), in partition order
+    (so a range splits into days without a sort): bound parameters, or typed literals the caller
+    rendered from date/datetime values."""
     col = quote_identifier(check_identifier(partition_column, "partition column"))
     lower, upper = literals or (placeholder.format(1), placeholder.format(2))
-    return f"SELECT * FROM {quote_identifier(check_table_name(table))} WHERE {col} >= {lower} AND {col} < {upper}"
+    return (f"SELECT * FROM {quote_identifier(check_table_name(table))} WHERE {col} >= {lower} AND {col} < {upper} "
+            f"ORDER BY {col}")
 
 
 class Warehouse(ABC):

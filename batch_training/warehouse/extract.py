@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,31 +32,29 @@ def _bounds(source: SourceSpec, first: dt.date, last: dt.date, column_is_timesta
     return (dt.datetime.combine(first, dt.time(), tz), dt.datetime.combine(upper, dt.time(), tz))
 
 
-def day_keys(column: pa.ChunkedArray, timezone: str) -> pa.ChunkedArray:
-    """The ISO day (``YYYY-MM-DD``) of each value of a date or timestamp column."""
+def day_numbers(column: pa.ChunkedArray, timezone: str) -> np.ndarray:
+    """Days since 1970-01-01 (int32) of each value of a date or timestamp column, in the spec's timezone."""
     if pa.types.is_timestamp(column.type):
         if column.type.tz is None:  # naive timestamps are taken as local time of the spec's timezone
             column = pc.assume_timezone(column, timezone)
-        column = column.cast(pa.timestamp(column.type.unit, tz=timezone))
-        return pc.strftime(column, format="%Y-%m-%d")
-    return column.cast(pa.date32()).cast(pa.string())
+        column = pc.local_timestamp(column.cast(pa.timestamp(column.type.unit, tz=timezone)))
+    return column.cast(pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False)
 
 
 def split_by_day(table: pa.Table, partition_column: str, timezone: str) -> dict[str, pa.Table]:
-    """Cut a table into one table per day of its partition column: one stable sort, then slices."""
+    """Cut a table into one table per day of its partition column. Rows arrive ordered by the
+    partition column (the extract asks for it), so this is usually slices of the table as it is;
+    otherwise one stable sort first."""
     if table.num_rows == 0:
         return {}
-    keys = day_keys(table.column(partition_column), timezone)
-    order = pc.sort_indices(keys)
-    table, keys = table.take(order), keys.take(order)
-    out: dict[str, pa.Table] = {}
-    offset = 0
-    for item in pc.value_counts(keys).to_pylist():  # in order of first appearance, i.e. sorted
-        day, count = item["values"], item["counts"]
-        if day is not None:  # a null partition value cannot come back from a range query
-            out[day] = table.slice(offset, count)
-        offset += count
-    return out
+    days = day_numbers(table.column(partition_column), timezone)
+    if days.size > 1 and np.any(days[1:] < days[:-1]):
+        order = np.argsort(days, kind="stable")
+        table, days = table.take(pa.array(order)), days[order]
+    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    ends = np.r_[starts[1:], days.size]
+    epoch = dt.date(1970, 1, 1)
+    return {(epoch + dt.timedelta(days=int(days[a]))).isoformat(): table.slice(a, b - a) for a, b in zip(starts, ends)}
 
 
 def extract_days(
