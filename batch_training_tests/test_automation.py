@@ -104,3 +104,35 @@ def test_fresh_production_model_passes_quietly(defs):
     _register(settings, dt.date.today() - dt.timedelta(days=1))
     assert _run_freshness(d).passed
     assert receiver.received == []
+
+
+def test_a_failure_in_an_implicit_asset_job_is_recovered_through_the_named_job(tmp_path):
+    """A run launched from the asset graph (not the ingest job) that fails transiently is still
+    recorded and relaunched, through the spec's ingest job."""
+    from batch_training.registry.ledger import Ledger
+    from batch_training.sample.seed import SeedOptions, seed_warehouse
+    from batch_training_tests.support.automation import Daemon
+
+    receiver = AlertReceiver()
+    try:
+        settings = make_settings(tmp_path, retry_max=0)
+        broken = automation_defs(load_specs()[0], settings, "postgresql://u:pw@127.0.0.1:9/nowhere", receiver.url)
+        instance = dg.DagsterInstance.ephemeral()
+        raw = broken.resolve_assets_def(dg.AssetKey(["flights_delay", "raw"]))
+        result = dg.materialize([raw], partition_key="2013-01-02", instance=instance, raise_on_error=False)
+        assert not result.success and result.dagster_run.job_name.startswith("__")
+
+        url = f"duckdb://{tmp_path / 'dwh.duckdb'}"
+        seed_warehouse(url, SeedOptions(first_day=dt.date(2013, 1, 1), last_day=dt.date(2013, 1, 3)))
+        fixed = automation_defs(load_specs()[0], settings, url, receiver.url)
+        daemon = Daemon(fixed, instance)
+        [request] = daemon.tick()
+        assert request.job_name == "flights_delay__ingest" and request.partition_key == "2013-01-02"
+        assert daemon.launch(request).success
+        assert daemon.tick() == []
+        with Ledger(f"sqlite:///{settings.home / 'registry.db'}") as book:
+            [entry] = book.list(spec="flights_delay")
+        assert (entry.job, entry.partition, entry.failure_class, entry.status) == (
+            "flights_delay__ingest", "2013-01-02", "transient", "resolved")
+    finally:
+        receiver.close()

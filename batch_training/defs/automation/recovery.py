@@ -88,14 +88,34 @@ def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, 
                 DagsterEventType.RUN_FAILURE, limit=50, cursor=context.cursor, ascending=True)
             for record in changes.records:
                 run = context.instance.get_run_by_id(record.event_log_entry.run_id)
-                if run is None or run.job_name not in by_job or run.tags.get("dagster/will_retry") == "true":
+                if run is None or run.tags.get("dagster/will_retry") == "true":
                     continue
-                _record_failure(context, book, sink, run, by_job[run.job_name], settings, now)
+                plan = _plan_for(context.instance, run, by_job)
+                if plan is not None:
+                    _record_failure(context, book, sink, run, plan, settings, now)
             _resolve(context.instance, book, by_job)
             requests = _relaunch(book, by_job, settings, now)
             return dg.SensorResult(run_requests=requests, cursor=changes.cursor or context.cursor)
 
     return recovery
+
+
+# Runs launched from the asset graph ("Materialize") or by dg.materialize use Dagster's implicit jobs.
+_IMPLICIT_JOBS = ("__ASSET_JOB", "__ephemeral_asset_job__")
+
+
+def _plan_for(instance: dg.DagsterInstance, run: dg.DagsterRun, by_job: dict[str, JobPlan]) -> JobPlan | None:
+    """The plan of a run's job; for an implicit asset job, the plan whose step failed (its relaunch
+    then goes through that named job)."""
+    if run.job_name in by_job:
+        return by_job[run.job_name]
+    if not run.job_name.startswith(_IMPLICIT_JOBS):
+        return None
+    failures = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_FAILURE, limit=1).records
+    if not failures:
+        return None
+    step = failures[0].event_log_entry.dagster_event.step_key
+    return next((plan for plan in by_job.values() if plan.asset_of(step) is not None), None)
 
 
 def _run_url(settings: Settings, run_id: str) -> str:
