@@ -234,11 +234,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     """The Dagster UI and daemon on the local instance (SQLite under BATCH_TRAINING_HOME)."""
     import os
     import shutil
+    from pathlib import Path
 
     from batch_training.defs.runner import local_instance
 
     local_instance(get_settings())  # creates DAGSTER_HOME and its dagster.yaml when missing
-    dagster = shutil.which("dagster") or "dagster"
+    beside = Path(sys.executable).parent / "dagster"  # the venv's, even when its bin/ is not on PATH
+    dagster = str(beside) if beside.exists() else (shutil.which("dagster") or "dagster")
     argv = [dagster, "dev", "-m", "batch_training.definitions", "-h", args.host, "-p", str(args.port)]
     print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
     os.execvp(argv[0], argv)

@@ -48,3 +48,27 @@ def test_bad_arguments_get_a_clear_error(tmp_path):
     proc = run_cli("seed", "--warehouse", "mysql://u:topsecret@h/db", home=tmp_path)
     assert proc.returncode == 2
     assert "unsupported warehouse URL" in proc.stderr and "topsecret" not in proc.stderr
+
+
+def test_dev_starts_the_venvs_dagster_on_loopback(tmp_path, monkeypatch):
+    """`make dev` runs `batch-training dev`: it must find dagster beside its own Python, even when the
+    venv's bin/ is not on PATH, and bind 127.0.0.1 by default."""
+    import os as os_module
+
+    from batch_training import cli
+    from batch_training.settings import get_settings
+
+    monkeypatch.setenv("BATCH_TRAINING_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    get_settings.cache_clear()
+    started = []
+    monkeypatch.setattr(os_module, "execvp", lambda path, argv: started.append(argv))
+    try:
+        assert cli.main(["dev"]) == 0
+    finally:
+        get_settings.cache_clear()
+    [argv] = started
+    assert Path(argv[0]).exists() and Path(argv[0]).name == "dagster"
+    assert argv[1:] == ["dev", "-m", "batch_training.definitions", "-h", "127.0.0.1", "-p", "3000"]
+    assert (tmp_path / "home" / "dagster_home" / "dagster.yaml").exists()
