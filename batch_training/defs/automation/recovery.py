@@ -93,7 +93,7 @@ def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, 
                 plan = _plan_for(context.instance, run, by_job)
                 if plan is not None:
                     _record_failure(context, book, sink, run, plan, settings, now)
-            _resolve(context.instance, book, by_job)
+            _resolve(context.instance, book)
             requests = _relaunch(book, by_job, settings, now)
             return dg.SensorResult(run_requests=requests, cursor=changes.cursor or context.cursor)
 
@@ -173,7 +173,7 @@ def _days(entries) -> str:
     return ", ".join(a if a == b else f"{a}..{b}" for a, b in ranges)
 
 
-def _resolve(instance: dg.DagsterInstance, book, by_job: dict[str, JobPlan]) -> None:
+def _resolve(instance: dg.DagsterInstance, book) -> None:
     for entry in book.list(status=("open", "rekicked")):
         key = dg.AssetKey.from_user_string(entry.asset)
         records = instance.fetch_materializations(

@@ -11,7 +11,7 @@ from batch_training.defs.resources import ArtifactStoreResource, ImageBuilderRes
 from batch_training.defs.retries import transient_only
 from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.features.dataset import read_training_data
-from batch_training.images.smoke import smoke_test, wait_ready
+from batch_training.images.smoke import SmokeResult, smoke_test, wait_ready
 from batch_training.modeling import Predictor
 from batch_training.serving import build_bundle
 from batch_training.spec import TrainingSpec
@@ -82,8 +82,6 @@ def build_image_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -
                 if wait_ready(base, READY_TIMEOUT_S, is_alive=lambda: server.process.poll() is None):
                     smoke = smoke_test(base, rows, expected, spec.task, predictor.preprocessor.target.classes)
                 else:
-                    from batch_training.images.smoke import SmokeResult
-
                     tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
                     smoke = SmokeResult(passed=False, reasons=[f"server not ready within {READY_TIMEOUT_S} s: {tail}"])
             finally:

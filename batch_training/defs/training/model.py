@@ -75,7 +75,3 @@ def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
         )
 
     return trained_model
-
-
-
-
