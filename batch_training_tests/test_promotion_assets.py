@@ -22,7 +22,7 @@ def world(tmp_path_factory):
     spec = spec.model_copy(update={
         "source": spec.source.model_copy(update={"last_day": dt.date(2013, 1, 20)}),
         "split": spec.split.model_copy(update={"window_days": 14, "holdout_days": 4, "min_train_days": 7}),
-        "model": spec.model.model_copy(update={"epochs": 12, "batch_size": 256, "patience": 3}),
+        "model": spec.model.model_copy(update={"epochs": 12, "batch_size": 256, "patience": 5}),
         "gate": spec.gate.model_copy(update={"min_improvement_over_naive": 0.0, "champion_tolerance": 0.5}),
     })
     root = tmp_path_factory.mktemp("promotion")
