@@ -99,7 +99,8 @@ def open_partition(page, key: str, partition: str) -> None:
     """An asset's Partitions tab, then one partition clicked in its list."""
     open_asset(page, key, tab="Partitions")
     page.get_by_placeholder("Filter by name").fill(partition)
-    page.get_by_text(partition, exact=True).filter(visible=True).first.click()
+    # the last match: the first and last partitions are also the labels of the range bar above the list
+    page.get_by_text(partition, exact=True).filter(visible=True).last.click()
     page.get_by_text("Latest materialization", exact=True).first.wait_for()
 
 
@@ -108,6 +109,26 @@ def metadata_row(page, key: str) -> str:
     row = page.get_by_role("row").filter(has=page.get_by_text(key, exact=True)).first
     row.wait_for()
     return " ".join(row.inner_text().split())
+
+
+def open_markdown(page, key: str):
+    """Open the Markdown of the metadata row ``key`` (the row has a "[Show Markdown]" link; the UI
+    renders the Markdown in a dialog, data-URI images included); the dialog."""
+    row = page.get_by_role("row").filter(has=page.get_by_text(key, exact=True)).first
+    row.get_by_text("Show Markdown", exact=False).click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    return dialog
+
+
+def rendered_images(scope) -> list[str]:
+    """Alt texts of the ``data:image/png`` images in ``scope`` that the browser decoded and drew
+    (a broken or blocked image has no natural width), sorted; waits until each has loaded."""
+    images = scope.locator('img[src^="data:image/png"]')
+    images.first.wait_for()
+    return sorted(images.evaluate_all(
+        "els => Promise.all(els.map(e => e.decode().then(() => e.naturalWidth > 0 ? e.alt : null, () => null)))"
+    ) or [])
 
 
 # -- launching ---------------------------------------------------------------------------------
@@ -175,6 +196,22 @@ query Runs($filter: RunsFilter) { runsOrError(filter: $filter, limit: 50) {
 """
 
 
+LAUNCH_MUTATION = """
+mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+  ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid { errors { message } } } }
+"""
+
+
+def launch_run(base_url: str, job: str, tags: dict[str, str] | None = None) -> str:
+    """Launch a job of the code location over GraphQL (as a script would); the run id."""
+    params = {"selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "jobName": job},
+              "runConfigData": {}, "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]}}
+    data = health.graphql(base_url, LAUNCH_MUTATION, {"params": params})["launchRun"]
+    assert data["__typename"] == "LaunchRunSuccess", data
+    return data["run"]["runId"]
+
+
 def runs(base_url: str, tags: dict[str, str] | None = None, run_id: str | None = None) -> list[dict]:
     run_filter: dict = {}
     if tags:
@@ -184,6 +221,21 @@ def runs(base_url: str, tags: dict[str, str] | None = None, run_id: str | None =
     data = health.graphql(base_url, RUNS_QUERY, {"filter": run_filter})["runsOrError"]
     assert data["__typename"] == "Runs", data
     return [{**r, "tags": {t["key"]: t["value"] for t in r["tags"]}} for r in data["results"]]
+
+
+FAILURES_QUERY = """
+query Failures($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { eventConnection(afterCursor: null) {
+  events { __typename ... on ExecutionStepFailureEvent { stepKey error { message } }
+           ... on RunFailureEvent { message } } } } } }
+"""
+
+
+def failures(base_url: str, run_id: str) -> list[str]:
+    """The step and run failure messages of a run (for an assertion's message)."""
+    data = health.graphql(base_url, FAILURES_QUERY, {"runId": run_id})["runOrError"]
+    events = (data.get("eventConnection") or {}).get("events") or []
+    return [f"{e.get('stepKey') or 'run'}: {(e.get('error') or {}).get('message') or e.get('message')}"
+            for e in events if e["__typename"] in ("ExecutionStepFailureEvent", "RunFailureEvent")]
 
 
 def wait_for_run(base_url: str, run_id: str, timeout: float = 300.0) -> str:
