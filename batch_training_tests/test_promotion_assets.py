@@ -1,6 +1,5 @@
 """server_image (bundle + smoke test) and production_model (registry promotion), end to end on small real data."""
 
-import datetime as dt
 import json
 
 import dagster as dg
@@ -8,30 +7,24 @@ import pytest
 
 from batch_training.defs.serving import image as image_module
 from batch_training.registry import Registry
-from batch_training.sample.seed import SeedOptions, seed_warehouse
-from batch_training.spec import load_specs
+from batch_training.sample.seed import seed_warehouse
 from batch_training.storage import PartitionStore, sha256_file
+from batch_training_tests.support import flights
 from batch_training_tests.support.dagster_run import check_evaluations, pipeline_defs, run_range, run_training
 
-AS_OF, LATER = "2013-01-20", "2013-01-21"
+AS_OF, LATER = "2013-02-10", "2013-02-11"
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    spec = load_specs()[0]
-    spec = spec.model_copy(update={
-        "source": spec.source.model_copy(update={"last_day": dt.date(2013, 1, 20)}),
-        "split": spec.split.model_copy(update={"window_days": 14, "holdout_days": 4, "min_train_days": 7}),
-        "model": spec.model.model_copy(update={"epochs": 12, "batch_size": 256, "patience": 5}),
-        "gate": spec.gate.model_copy(update={"min_improvement_over_naive": 0.0, "champion_tolerance": 0.5}),
-    })
+    spec = flights.small_flights(champion_tolerance=0.5)
     root = tmp_path_factory.mktemp("promotion")
     url = f"duckdb://{root / 'dwh.duckdb'}"
-    seed_warehouse(url, SeedOptions(first_day=dt.date(2013, 1, 1), last_day=dt.date(2013, 1, 20)))
+    seed_warehouse(url, flights.SEED)
     registry_url = f"sqlite:///{root / 'registry.db'}"
     defs = pipeline_defs(spec, url, root / "data", registry_url=registry_url)
     instance = dg.DagsterInstance.ephemeral()
-    assert run_range(defs, spec, "2013-01-01", "2013-01-20", instance).success
+    assert run_range(defs, spec, flights.FIRST.isoformat(), flights.LAST.isoformat(), instance).success
     return spec, defs, instance, PartitionStore(root / "data"), registry_url
 
 
@@ -57,7 +50,7 @@ def test_candidate_is_bundled_smoke_tested_and_promoted_with_lineage(world):
     current = production(registry_url, spec.name)
     assert current.version == record["version"] and current.status == "production"
     assert current.bundle_hash == record["bundle"]["content_hash"]
-    assert current.data_window["holdout_days"] == ["2013-01-16", "2013-01-19", 4]
+    assert current.data_window["holdout_days"] == ["2013-02-06", "2013-02-09", 4]
     assert current.metrics["mae"] == pytest.approx(
         json.loads((store.artifact_dir(spec.name, "evaluation_report", AS_OF) / "report.json").read_text())["candidate"]["mae"])
 

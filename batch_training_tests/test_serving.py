@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from batch_training.features import fit_preprocessor
 from batch_training.features.dataset import LoadedDataset
 from batch_training.modeling import Predictor, fit_candidate
+from batch_training.modeling.fit import validation_rows
 from batch_training.serving import build_bundle, bundle_requirements, content_hash, export_onnx
 from batch_training.spec import builtin_spec_dir, load_spec
 from batch_training.spec.model import FeaturesSpec
@@ -89,6 +90,29 @@ class Case:
     @property
     def checkpoint(self) -> Checkpoint:
         return load_checkpoint(self.checkpoint_path)
+
+
+def test_validation_rows_are_a_seeded_share_of_the_training_rows():
+    fit, valid = validation_rows(1000, 0.1, seed=3)
+    assert (len(fit), len(valid)) == (900, 100)
+    assert sorted(np.concatenate([fit, valid]).tolist()) == list(range(1000))
+    assert np.array_equal(validation_rows(1000, 0.1, seed=3)[1], valid)
+    assert not np.array_equal(validation_rows(1000, 0.1, seed=4)[1], valid)
+    assert [len(validation_rows(n, f, 0)[1]) for n, f in ((2, 0.1), (3, 0.45), (40, 0.2))] == [1, 1, 8]
+    with pytest.raises(ValueError, match="at least 2"):
+        validation_rows(1, 0.1, 0)
+
+
+def test_the_holdout_never_shapes_the_fit():
+    """Early stopping and the best epoch look at training rows only: another holdout, the same weights
+    and the same history."""
+    spec = load_spec(builtin_spec_dir() / "flights_delay.yaml")
+    rng = np.random.default_rng(5)
+    train = _flights_table(rng, 1200)
+    one, other = (_fit(spec, train, _flights_table(np.random.default_rng(s), 300), epochs=4) for s in (1, 2))
+    losses = [[(h["train_loss"], h["valid_loss"]) for h in c.history] for c in (one, other)]
+    assert losses[0] == losses[1] and one.metadata["best_epoch"] == other.metadata["best_epoch"]
+    assert all(torch.equal(one.state_dict[k], other.state_dict[k]) for k in one.state_dict)
 
 
 @pytest.fixture(scope="module")

@@ -13,43 +13,27 @@ import shutil
 import socket
 import tempfile
 import time
-from datetime import date
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from batch_training.ops import procs, stack, stack_postgres
 from batch_training.ops.postgres import postgres_available
-from batch_training.sample.seed import SeedOptions
-from batch_training.spec import builtin_spec_dir
 from batch_training_tests.support import browser as ui
+from batch_training_tests.support import flights
 
 pytestmark = pytest.mark.ui
 
-SPEC = "flights_delay"
+SPEC = flights.NAME
 INGEST_JOB, TRAIN_JOB = f"{SPEC}__ingest", f"{SPEC}__train"
-FIRST, LAST, AS_OF = "2013-01-01", "2013-01-20", "2013-01-21"
-SEED = SeedOptions(first_day=date.fromisoformat(FIRST), last_day=date.fromisoformat(LAST))  # a fast seed
+FIRST, LAST = flights.FIRST.isoformat(), flights.LAST.isoformat()
+AS_OF = (flights.LAST + timedelta(days=1)).isoformat()
 # Failures are relaunched at once and steps do not retry, so a transient failure shows quickly.
+# The spec is the flights spec on a few weeks (support.flights): its first as-of day is 2013-01-12, so
+# the recovered ingest of an earlier day below trains nothing.
 STACK_ENV = {"BATCH_TRAINING_RELAUNCH_BACKOFF_S": "0", "BATCH_TRAINING_RETRY_MAX": "0"}
-
-
-def small_flights_spec(folder: Path) -> Path:
-    """The packaged flights spec on the seeded 20 days: as of D, the 14 days before D, the last 4 held
-    out, so the first as-of day is 2013-01-12 (a recovered ingest of an earlier day trains nothing).
-    Ten days of training data: the gate asks only that the candidate is not worse than the naive rule
-    overall, and within 1.5x of it on a slice (one carrier is 1.10x worse with this little data)."""
-    data = yaml.safe_load((builtin_spec_dir() / f"{SPEC}.yaml").read_text())
-    data["source"]["last_day"] = date.fromisoformat(LAST)
-    data["split"] = {"window_days": 14, "holdout_days": 4, "min_train_days": 7}
-    data["model"].update(epochs=12, batch_size=256, patience=5)
-    data["gate"].update(min_improvement_over_naive=0.0, slice_tolerance=0.5)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{SPEC}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 def _in_ci() -> bool:
@@ -107,9 +91,8 @@ def running_stack():
         for var in stack.PG_VARS:  # always its own PostgreSQL, whatever the caller's environment
             mp.delenv(var, raising=False)
         try:
-            specs = small_flights_spec(home / "specs").parent
-            env = {**STACK_ENV, "BATCH_TRAINING_SPEC_DIR": str(specs)}
-            state = stack.up(home, port=_free_port(), seed=SEED, extra_env=env, timeout=420)
+            env = {**STACK_ENV, "BATCH_TRAINING_SPEC_DIR": str(flights.write_small_flights(home / "specs"))}
+            state = stack.up(home, port=_free_port(), seed=flights.SEED, extra_env=env, timeout=420)
             yield state, home
         finally:
             stack.down(home)

@@ -9,38 +9,35 @@ import pyarrow.parquet as pq
 import pytest
 
 from batch_training.features.dataset import read_training_data
-from batch_training.sample.seed import SeedOptions, seed_warehouse
-from batch_training.spec import load_specs
+from batch_training.sample.seed import seed_warehouse
 from batch_training.storage import PartitionStore
 from batch_training.training import load_checkpoint
 from batch_training.warehouse import open_warehouse
+from batch_training_tests.support import flights
 from batch_training_tests.support.dagster_run import check_evaluations, pipeline_defs, run_range, run_training
 from batch_training_tests.support.sensors import sensor_readings, sensor_spec
 
-AS_OF = "2013-01-21"
+AS_OF = "2013-02-11"
+
+
+def days(first: str, last: str) -> list[dt.date]:
+    a, b = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    return [a + dt.timedelta(days=i) for i in range((b - a).days + 1)]
 
 
 @pytest.fixture(scope="module")
 def small_flights():
-    """The flagship spec on 20 days: window 14 days before D, the last 4 held out."""
-    spec = load_specs()[0]
-    return spec.model_copy(update={
-        "source": spec.source.model_copy(update={"last_day": dt.date(2013, 1, 20)}),
-        "split": spec.split.model_copy(update={"window_days": 14, "holdout_days": 4, "min_train_days": 7}),
-        "model": spec.model.model_copy(update={"epochs": 12, "batch_size": 256, "patience": 5}),
-        # 10 days of training data: ask only that the candidate is not worse than the naive rule
-        "gate": spec.gate.model_copy(update={"min_improvement_over_naive": 0.0}),
-    })
+    return flights.small_flights()
 
 
 @pytest.fixture(scope="module")
 def ingested(small_flights, tmp_path_factory):
     root = tmp_path_factory.mktemp("flights")
     url = f"duckdb://{root / 'dwh.duckdb'}"
-    seed_warehouse(url, SeedOptions(first_day=dt.date(2013, 1, 1), last_day=dt.date(2013, 1, 20)))
+    seed_warehouse(url, flights.SEED)
     instance = dg.DagsterInstance.ephemeral()
     defs = pipeline_defs(small_flights, url, root / "data")
-    assert run_range(defs, small_flights, "2013-01-01", "2013-01-20", instance).success
+    assert run_range(defs, small_flights, flights.FIRST.isoformat(), flights.LAST.isoformat(), instance).success
     return defs, instance, PartitionStore(root / "data")
 
 
@@ -50,12 +47,12 @@ def test_chain_materializes_with_lineage_of_its_exact_days(small_flights, ingest
     assert result.success, [e.event_specific_data.error.message for e in result.get_step_failure_events()]
 
     data = read_training_data(store.artifact_dir("flights_delay", "training_dataset", AS_OF))
-    assert data.info["train_days"] == ["2013-01-07", "2013-01-16", 10]
-    assert data.info["holdout_days"] == ["2013-01-17", "2013-01-20", 4]
+    assert data.info["train_days"] == ["2013-01-14", "2013-02-06", 24]
+    assert data.info["holdout_days"] == ["2013-02-07", "2013-02-10", 4]
     expected_train = sum(
-        int(np.isfinite(pq.read_table(store.path("flights_delay", "cleansed", dt.date(2013, 1, d)),
+        int(np.isfinite(pq.read_table(store.path("flights_delay", "cleansed", d),
                                       columns=["arr_delay"]).column(0).to_numpy(zero_copy_only=False).astype(float)).sum())
-        for d in range(7, 17))
+        for d in days("2013-01-14", "2013-02-06"))
     assert data.train.num_rows == expected_train
     # the preprocessing was fitted on the training days only
     dep = np.array(data.train.column("dep_delay").to_pylist(), dtype=float)
@@ -76,13 +73,13 @@ def test_chain_materializes_with_lineage_of_its_exact_days(small_flights, ingest
     gate = check_evaluations(result)["evaluation_report:gate"]
     assert gate.passed == report["gate"]["passed"]
 
-    # the asset graph knows the window: as-of D depends on exactly the cleansed days D-14..D-1
+    # the asset graph knows the window: as-of D depends on exactly the cleansed days D-28..D-1
     dep = defs.resolve_assets_def(dg.AssetKey(["flights_delay", "training_dataset"]))
     mapping = dep.get_partition_mapping(dg.AssetKey(["flights_delay", "cleansed"]))
     cleansed_def = defs.resolve_assets_def(dg.AssetKey(["flights_delay", "cleansed"])).partitions_def
     upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
         dep.partitions_def.subset_with_partition_keys([AS_OF]), dep.partitions_def, cleansed_def)
-    assert sorted(upstream.partitions_subset.get_partition_keys()) == [f"2013-01-{d:02d}" for d in range(7, 21)]
+    assert sorted(upstream.partitions_subset.get_partition_keys()) == [d.isoformat() for d in days("2013-01-14", "2013-02-10")]
 
 
 def test_untrained_candidate_is_blocked_and_override_is_recorded(small_flights, ingested):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pyarrow as pa
 import torch
 
 from batch_training.features.dataset import LoadedDataset
@@ -37,6 +38,17 @@ def to_batch(pre: Preprocessor, table) -> Batch:
     return Batch(torch.from_numpy(enc.numeric[keep]), torch.from_numpy(enc.categorical[keep]), target)
 
 
+def validation_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (fit, validation) of ``n`` training rows: a seeded random ``fraction`` (at least one
+    row, never all) for validation, both in their original order."""
+    if n < 2:
+        raise ValueError(f"{n} training row(s): at least 2 are needed to keep one out for validation")
+    size = min(n - 1, max(1, round(n * fraction)))
+    valid = np.zeros(n, dtype=bool)
+    valid[np.random.default_rng(seed).choice(n, size=size, replace=False)] = True
+    return np.flatnonzero(~valid), np.flatnonzero(valid)
+
+
 def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
                   callbacks: Sequence[Callback] = (), device: str | None = None) -> FitOutcome:
     pre = data.preprocessor
@@ -46,7 +58,10 @@ def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
                          dropout=model.dropout, n_outputs=pre.n_outputs)
     seed_everything(model.seed)
     net = TabularNet(config)
-    train_batch, valid_batch = to_batch(pre, data.train), to_batch(pre, data.holdout)
+    # the holdout days are the evaluation set: early stopping looks at rows of the training days only
+    fit_rows, valid_rows = validation_rows(data.train.num_rows, model.validation_fraction, model.seed)
+    train_batch = to_batch(pre, data.train.take(pa.array(fit_rows)))
+    valid_batch = to_batch(pre, data.train.take(pa.array(valid_rows)))
     result = train(net, train_batch, valid_batch, TrainConfig(
         epochs=model.epochs, batch_size=model.batch_size, learning_rate=model.learning_rate,
         weight_decay=model.weight_decay, patience=model.patience, seed=model.seed,

@@ -15,7 +15,7 @@ class _Strict(BaseModel):
 
 class SplitSpec(_Strict):
     """Time-based split for an as-of day D: the window is the ``window_days`` days before D; its last
-    ``holdout_days`` are held out (validation for early stopping, and the evaluation set)."""
+    ``holdout_days`` are held out: the evaluation set, never seen in training nor in choosing the epoch."""
 
     window_days: int = Field(ge=2, le=3660)
     holdout_days: int = Field(ge=1)
@@ -40,6 +40,10 @@ class ModelSpec(_Strict):
     learning_rate: float = Field(default=2e-3, gt=0, le=1)
     weight_decay: float = Field(default=1e-5, ge=0)
     patience: int = Field(default=2, ge=1, description="epochs without validation improvement before stopping")
+    validation_fraction: float = Field(
+        default=0.1, gt=0, lt=0.5,
+        description="share of the training rows (a seeded random draw) kept out of the fit for early stopping "
+                    "and choosing the best epoch; the holdout days only evaluate")
     seed: int = 0
     loss: Literal["l1", "l2"] = Field(default="l1", description="regression loss (classification uses cross-entropy)")
 
