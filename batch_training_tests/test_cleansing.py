@@ -11,6 +11,7 @@ import pytest
 
 from batch_training.cleansing import cleanse
 from batch_training.cleansing.contract import REASONS, ROW_NUMBER, clean_schema, quarantine_schema
+from batch_training.cleansing.order import canonical_order
 from batch_training.sample.anomalies import REPAIRABLE, inject
 from batch_training.sample.flights import ORDER, TEXT_COLUMNS, load_flights
 from batch_training.spec import load_spec, builtin_spec_dir
@@ -187,6 +188,21 @@ def test_a_row_with_several_problems_lists_every_reason():
 def test_unparseable_value_is_not_also_called_null():
     result = cleanse(raw_table({"distance": "12a"}), SPEC)
     assert result.reasons == {"distance:not_a_number": 1}
+
+
+def test_the_same_raw_rows_in_any_order_give_one_canonical_clean_table():
+    """A DWH may return a day's rows in any order: sorted by value, the clean tables are equal."""
+    day = load_flights().filter(pc.equal(pc.field("flight_date"), dt.date(2013, 3, 5)))
+    raw, _ = inject(day, rate=0.05, seed=3)
+    shuffled = raw.take(pa.array(np.random.default_rng(11).permutation(raw.num_rows)))
+    one, other = cleanse(raw, SPEC), cleanse(shuffled, SPEC)
+    assert one.clean.num_rows > 800 and one.quarantine.num_rows > 10
+    assert not one.clean.equals(other.clean)  # cleanse keeps raw order
+    ordered = canonical_order(one.clean)
+    assert ordered.equals(canonical_order(other.clean))
+    keys = [(name, "ascending") for name in ordered.column_names]
+    assert ordered.equals(ordered.take(pc.sort_indices(ordered, sort_keys=keys)))
+    assert sorted(ordered.to_pylist(), key=str) == sorted(one.clean.to_pylist(), key=str)  # no row lost or changed
 
 
 def test_quarantine_keeps_raw_values_as_text_and_row_numbers():

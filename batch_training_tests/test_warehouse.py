@@ -7,7 +7,6 @@ import socket
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -128,21 +127,6 @@ def test_chunked_extract_yields_each_day_once_with_the_single_day_rows(loaded, s
     for d, table in out:
         assert rows(table) == rows(loaded.read_days("flights", "flight_date", d, d))
         assert rows(table) == rows_between(source, d, d)
-
-
-def test_the_same_rows_in_another_order_extract_to_equal_days(wh, source):
-    """Two loads of one table in different row orders: each day comes out identical, row for row."""
-    spec = SourceSpec(table="flights", partition_column="flight_date", first_day=FIRST, extract_chunk_days=3)
-    wh.replace_table("flights", source)
-    forward = list(extract_days(wh, spec, FIRST, LAST))
-    shuffled = source.take(pa.array(np.random.default_rng(7).permutation(source.num_rows)))
-    wh.replace_table("flights", shuffled)
-    backward = list(extract_days(wh, spec, FIRST, LAST))
-    assert [d for d, _ in forward] == [d for d, _ in backward]
-    for (d, one), (_, other) in zip(forward, backward):
-        assert one.equals(other), d
-        assert one.to_pylist() == sorted(rows(one), key=lambda r: (r["flight_date"], r["flight"]))  # flight is unique
-    assert sum(t.num_rows for _, t in forward) == source.num_rows
 
 
 def test_hostile_values_travel_as_parameters(loaded, source):

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from batch_training.cleansing import cleanse
+from batch_training.cleansing.order import canonical_order
 from batch_training.features import window_for
 from batch_training.features.dataset import LoadedDataset, build_training_data, describe
 from batch_training.modeling import Predictor, fit_candidate
@@ -23,18 +24,18 @@ from batch_training.modeling.evaluate import evaluate
 from batch_training.sample.anomalies import inject
 from batch_training.sample.flights import load_flights
 from batch_training.spec import load_specs
-from batch_training.warehouse.extract import canonical_order, split_by_day
+from batch_training.warehouse.extract import split_by_day
 
 AS_OF = dt.date(2014, 1, 1)
 BACKTEST = [dt.date(2013, 6, 1), dt.date(2013, 8, 1), dt.date(2013, 10, 1), dt.date(2013, 12, 1), AS_OF]
 
 
 def cleansed_days(spec) -> dict[dt.date, pa.Table]:
-    """The sample DWH's year (default anomaly rate and seed), cleansed day by day as the pipeline does
-    (each day's rows in the extract's canonical order)."""
+    """The sample DWH's year (default anomaly rate and seed), cleansed day by day and sorted as the
+    pipeline writes it."""
     flights, _ = inject(load_flights(), rate=0.01, seed=13)
     by_day = split_by_day(flights, spec.source.partition_column, spec.source.timezone)
-    return {dt.date.fromisoformat(day): cleanse(canonical_order(table), spec).clean for day, table in by_day.items()}
+    return {dt.date.fromisoformat(day): canonical_order(cleanse(table, spec).clean) for day, table in by_day.items()}
 
 
 def lightgbm_mae(spec, data: LoadedDataset) -> tuple[float, float]:

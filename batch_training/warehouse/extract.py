@@ -1,9 +1,5 @@
 """Extract days from the DWH: a span of days is read in chunks of whole days, one query per chunk,
-and cut into one Arrow table per day. Memory is bounded by a chunk, never by the table.
-
-A DWH returns rows in whatever order its scan and sort produce (PostgreSQL's differs between two
-loads of the same rows), so each day's rows are put in one canonical order: the same rows give the
-same table, the same Parquet bytes and the same data version downstream."""
+and cut into one Arrow table per day. Memory is bounded by a chunk, never by the table."""
 
 from __future__ import annotations
 
@@ -61,32 +57,15 @@ def split_by_day(table: pa.Table, partition_column: str, timezone: str) -> dict[
     return {(epoch + dt.timedelta(days=int(days[a]))).isoformat(): table.slice(a, b - a) for a, b in zip(starts, ends)}
 
 
-def _sortable(field: pa.Field) -> bool:
-    t = field.type
-    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
-            or pa.types.is_temporal(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
-            or pa.types.is_binary(t) or pa.types.is_large_binary(t))
-
-
-def canonical_order(table: pa.Table) -> pa.Table:
-    """The rows sorted by every sortable column, left to right, nulls last: any order of the same rows
-    gives an equal table (columns of nested types only ride along)."""
-    keys = [(f.name, "ascending") for f in table.schema if _sortable(f)]
-    if table.num_rows < 2 or not keys:
-        return table
-    return table.take(pc.sort_indices(table, sort_keys=keys))
-
-
 def extract_days(
     warehouse: Warehouse, source: SourceSpec, first: dt.date, last: dt.date, column_is_timestamp: bool = False
 ) -> Iterator[tuple[dt.date, pa.Table]]:
-    """Yield ``(day, rows)`` for every day first..last, an empty table for a day with no rows; each
-    day's rows in canonical order."""
+    """Yield ``(day, rows)`` for every day first..last, an empty table for a day with no rows."""
     for chunk_first, chunk_last in day_chunks(first, last, source.extract_chunk_days):
         lower, upper = _bounds(source, chunk_first, chunk_last, column_is_timestamp)
         table = warehouse.read_between(source.table, source.partition_column, lower, upper)
         by_day = split_by_day(table, source.partition_column, source.timezone)
         day = chunk_first
         while day <= chunk_last:
-            yield day, canonical_order(by_day.pop(day.isoformat(), table.schema.empty_table()))
+            yield day, by_day.pop(day.isoformat(), table.schema.empty_table())
             day += dt.timedelta(days=1)

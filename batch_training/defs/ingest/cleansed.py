@@ -3,6 +3,7 @@
 import dagster as dg
 
 from batch_training.cleansing import checks, cleanse
+from batch_training.cleansing.order import canonical_order
 from batch_training.cleansing.preview import quarantine_preview
 from batch_training.defs.checks import check_result
 from batch_training.defs.partitions import daily_partitions
@@ -45,7 +46,8 @@ def build_cleansing_assets(spec: TrainingSpec) -> dg.AssetsDefinition:
         totals = {"rows_raw": 0, "rows_clean": 0, "rows_quarantined": 0, "rows_repaired": 0}
         for pk in context.partition_keys:
             result = cleanse(store.read(spec.name, "raw", pk), spec)
-            clean_path = store.write(spec.name, "cleansed", pk, result.clean)
+            # sorted by value: the same DWH rows in any order give the same file and data version
+            clean_path = store.write(spec.name, "cleansed", pk, canonical_order(result.clean))
             quarantine_path = store.write(spec.name, "quarantine", pk, result.quarantine)
             counts = {"rows_raw": result.rows_raw, "rows_clean": result.rows_clean,
                       "rows_quarantined": result.rows_quarantined, "rows_repaired": result.rows_repaired}
