@@ -15,24 +15,12 @@ from batch_training.cleansing.order import canonical_order
 from batch_training.sample.anomalies import REPAIRABLE, inject
 from batch_training.sample.flights import ORDER, TEXT_COLUMNS, load_flights
 from batch_training.spec import load_spec, builtin_spec_dir
+from batch_training_tests.support.flights import RAW_SCHEMA
 from batch_training_tests.support.sensors import sensor_readings, sensor_spec
 
 SPEC = load_spec(builtin_spec_dir() / "flights_delay.yaml")
 UTC = dt.timezone.utc
 
-
-def _raw_type(name: str) -> pa.DataType:
-    """The type the sample DWH stores each flagship column as (see batch_training/sample/flights.py)."""
-    if name == "flight_date":
-        return pa.date32()
-    if name == "time_hour":
-        return pa.timestamp("us", tz="UTC")
-    if name in TEXT_COLUMNS or name in ("carrier", "tailnum", "origin", "dest"):
-        return pa.string()
-    return pa.int64()
-
-
-RAW_SCHEMA = pa.schema([pa.field(name, _raw_type(name)) for name in ORDER])
 
 # The first flight of 2013, as the DWH holds it, and as the contract types it.
 RAW_ROW = {
@@ -111,7 +99,7 @@ AS_TEXT = {"flight_date": "2013-01-01", "time_hour": "2013-01-01 10:00:00"}
 
 def _table_for(change: dict) -> pa.Table:
     """Three rows, the middle one changed; a text value for a typed column makes that column text."""
-    text_cols = [k for k, v in change.items() if isinstance(v, str) and _raw_type(k) != pa.string()]
+    text_cols = [k for k, v in change.items() if isinstance(v, str) and RAW_SCHEMA.field(k).type != pa.string()]
     base = {k: AS_TEXT[k] for k in text_cols}
     return raw_table(base, {**base, **change}, base, schema=_text_schema(*text_cols))
 

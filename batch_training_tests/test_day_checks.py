@@ -10,24 +10,11 @@ import pytest
 from batch_training.cleansing import cleanse
 from batch_training.cleansing.checks import Verdict, combine, duplicates, empty_day, quarantine_rate, schema_drift
 from batch_training.cleansing.contract import CleansingResult
-from batch_training.sample.flights import ORDER, TEXT_COLUMNS
 from batch_training.spec import QualitySpec, builtin_spec_dir, load_spec
+from batch_training_tests.support.flights import RAW_SCHEMA
 from batch_training_tests.support.sensors import sensor_readings, sensor_spec
 
 SPEC = load_spec(builtin_spec_dir() / "flights_delay.yaml")
-
-
-def _raw_type(name: str) -> pa.DataType:
-    if name == "flight_date":
-        return pa.date32()
-    if name == "time_hour":
-        return pa.timestamp("us", tz="UTC")
-    if name in TEXT_COLUMNS or name in ("carrier", "tailnum", "origin", "dest"):
-        return pa.string()
-    return pa.int64()
-
-
-RAW_SCHEMA = pa.schema([pa.field(name, _raw_type(name)) for name in ORDER])
 
 
 def _with(schema: pa.Schema, name: str, new: pa.Field) -> pa.Schema:

@@ -4,7 +4,6 @@ import datetime as dt
 
 import dagster as dg
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -156,15 +155,11 @@ def test_the_dwh_returning_rows_in_another_order_changes_no_cleansed_file(tmp_pa
     """The same DWH rows, reloaded in another physical order: byte-identical cleansed files (so the same
     data version downstream), while the raw files keep the order the DWH gave."""
     url = seeded(tmp_path, anomaly_rate=0.05, seed=3)
-    with open_warehouse(url) as wh:
-        table = wh.query("SELECT * FROM flights")
-        wh.replace_table("flights", table.take(pa.array(np.random.default_rng(5).permutation(table.num_rows))))
     digests = []
-    for name, reorder in (("first", False), ("second", True)):
-        if reorder:
-            with open_warehouse(url) as wh:
-                table = wh.query("SELECT * FROM flights")
-                wh.replace_table("flights", table.take(pa.array(table.num_rows - 1 - np.arange(table.num_rows))))
+    for name, shuffle in (("first", 5), ("second", 6)):
+        with open_warehouse(url) as wh:  # the same rows, reloaded in another order
+            table = wh.query("SELECT * FROM flights")
+            wh.replace_table("flights", table.take(np.random.default_rng(shuffle).permutation(table.num_rows)))
         data = tmp_path / name
         assert run_range(ingest_defs(flights, url, data), flights, DAYS[0], DAYS[-1], dg.DagsterInstance.ephemeral()).success
         digests.append({part: [sha256_file(data / "flights_delay" / part / f"{d}.parquet") for d in DAYS]

@@ -14,19 +14,11 @@ from batch_training.registry.ledger import Failure, Ledger, format_failures
 SPEC = "flights_delay"
 ASSET = "raw_flights"
 T0 = dt.datetime(2014, 1, 5, 6, 0, tzinfo=dt.UTC)
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'registry' / 'registry.sqlite'}"
-    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
-def ledger(url):
-    with Ledger(url) as led:
+def ledger(registry_url):
+    with Ledger(registry_url) as led:
         yield led
 
 
@@ -119,12 +111,12 @@ def test_record_summarizes_and_validates(ledger):
     assert len(ledger.list()) == 3
 
 
-def test_concurrent_records_of_one_partition_make_one_entry(ledger, url):
+def test_concurrent_records_of_one_partition_make_one_entry(ledger, registry_url):
     errors: list[BaseException] = []
 
     def worker(i: int) -> None:
         try:
-            with Ledger(url) as led:
+            with Ledger(registry_url) as led:
                 fail(led, f"run-{i}")
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -253,14 +245,14 @@ def test_list_by_spec_and_status(ledger):
         ledger.list(status="closed")
 
 
-def test_ledger_lives_beside_the_registry(url, ledger):
+def test_ledger_lives_beside_the_registry(registry_url, ledger):
     fail(ledger, "r1")
-    with Registry(url) as registry:
+    with Registry(registry_url) as registry:
         assert registry.specs() == []
         tables = set(sa.inspect(registry.engine).get_table_names())
     assert {"model_versions", "promotions", "failure_ledger"} <= tables
-    if url.startswith("postgresql"):
-        password = sa.make_url(url).password
+    if registry_url.startswith("postgresql"):
+        password = sa.make_url(registry_url).password
         assert password not in repr(ledger) and "***" in repr(ledger)
 
 

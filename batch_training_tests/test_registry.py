@@ -17,19 +17,11 @@ from batch_training.registry.cli import format_history, format_versions
 from batch_training.registry.schema import model_versions
 
 SPEC = "flights_delay"
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'registry' / 'registry.sqlite'}"
-    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
-def registry(url):
-    with Registry(url) as reg:
+def registry(registry_url):
+    with Registry(registry_url) as reg:
         yield reg
 
 
@@ -250,20 +242,20 @@ def assert_consistent_history(reg: Registry, base: str) -> list[str]:
     return order
 
 
-@pytest.mark.parametrize("url, threads", [("sqlite", 4), pytest.param("postgresql", 8, marks=pytest.mark.postgres)],
-                         indirect=["url"])
-def test_concurrent_promotions_are_serialized(url, threads):
+@pytest.mark.parametrize("registry_url, threads", [("sqlite", 4), pytest.param("postgresql", 8, marks=pytest.mark.postgres)],
+                         indirect=["registry_url"])
+def test_concurrent_promotions_are_serialized(registry_url, threads):
     """Each thread has its own Registry (own engine and connections) and promotes a different version
     at the same moment. By design they queue on the spec's lock: all succeed, one after the other."""
     names = [f"v{i}" for i in range(1, threads + 1)]
-    with Registry(url) as setup:
+    with Registry(registry_url) as setup:
         register(setup, "v0", *names)
         setup.promote(SPEC, "v0", "base")
     barrier = threading.Barrier(threads)
     errors: dict[str, BaseException] = {}
 
     def promote(version: str) -> None:
-        with Registry(url) as reg:
+        with Registry(registry_url) as reg:
             try:
                 reg.production(SPEC)  # connect and check the schema before the race
                 barrier.wait(timeout=30)
@@ -279,7 +271,7 @@ def test_concurrent_promotions_are_serialized(url, threads):
     assert not any(w.is_alive() for w in workers)
     assert not [e for e in errors.values() if not isinstance(e, ConflictError)], errors
     assert errors == {}  # serialized, not failed
-    with Registry(url) as reg:
+    with Registry(registry_url) as reg:
         assert len(production_rows(reg)) == 1
         order = assert_consistent_history(reg, "v0")
         assert sorted(order[1:]) == names and len(reg.history(SPEC)) == 1 + 2 * threads

@@ -1,7 +1,7 @@
-"""One canonical row order for a table: a DWH returns rows in whatever order its scan and sort
+"""One canonical row order for a table. A DWH returns rows in whatever order its scan and sort
 produce (PostgreSQL's differs between two loads of the same rows), so the cleansed asset writes its
-rows sorted by their values (``cleanse`` itself keeps raw order, which its row numbers refer to). The same rows give the same table, the same Parquet bytes and the same data version
-downstream, whatever order the extract had."""
+rows sorted by their values (``cleanse`` itself keeps raw order, which its row numbers refer to): the
+same rows give the same table, the same Parquet bytes and the same data version downstream."""
 
 from __future__ import annotations
 

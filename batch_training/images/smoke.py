@@ -5,7 +5,6 @@ with a 4xx, and its latency is measured for single rows and 1000-row batches."""
 from __future__ import annotations
 
 import json
-import math
 import time
 import urllib.error
 import urllib.request
@@ -76,16 +75,19 @@ def smoke_test(base_url: str, rows: list[dict], expected: np.ndarray, task: str,
             return result
         got.extend(body["predictions"])
     values = _values(got, task, classes)
-    shaped = values.shape == expected.shape
-    gap = np.abs(values - expected) if shaped else np.array([np.inf])
-    diff = float(np.max(gap)) if gap.size else 0.0
-    result.rows_compared, result.max_abs_diff = len(values), diff
-    outside = ~(gap <= tolerance + rtol * np.abs(expected)) if shaped else np.array([True])
-    if not math.isfinite(diff) or outside.any():
-        worst = int(np.argmax(np.where(outside, gap, -1.0))) if shaped else 0
-        result.reasons.append(
-            f"server predictions differ from offline predictions by up to {diff:.3g}; {int(outside.sum())} beyond "
-            f"{tolerance:g} + {rtol:g} x |offline|" + (f" (e.g. {values.flat[worst]:.6g} vs {expected.flat[worst]:.6g})" if shaped else ""))
+    result.rows_compared = len(values)
+    if values.shape != expected.shape:
+        result.reasons.append(f"server answered predictions of shape {values.shape}, offline {expected.shape}")
+    else:
+        gap = np.abs(values - expected)
+        result.max_abs_diff = float(np.max(gap)) if gap.size else 0.0
+        outside = ~np.isclose(values, expected, rtol=rtol, atol=tolerance)  # NaN is never close
+        if outside.any():
+            worst = int(np.argmax(np.where(outside, np.nan_to_num(gap, nan=np.inf), -1.0)))
+            result.reasons.append(
+                f"server predictions differ from offline predictions by up to {result.max_abs_diff:.3g}; "
+                f"{int(outside.sum())} beyond {tolerance:g} + {rtol:g} x |offline| "
+                f"(e.g. {values.flat[worst]:.6g} vs {expected.flat[worst]:.6g})")
     status, _ = _post(f"{base_url}/predict", b'{"not a feature": "x"')
     result.malformed_status = status
     if not 400 <= status < 500:

@@ -3,7 +3,8 @@
 The first as-of day is 2013-01-12 (first day + min_train_days + holdout_days).
 
 Ten training days were too few: the candidate came out within 3% of the naive rule either way, and
-whether it passed the gate depended on the row order. With 24 days it beats the rule by 7-9%.
+whether it passed the gate depended on the row order. With 24 days its MAE is 9.1% and 5.4% below
+the rule's as of 2013-02-10 and 2013-02-11. Also the raw schema the sample DWH stores flights in.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pyarrow as pa
 import yaml
 
+from batch_training.sample.flights import ORDER, TEXT_COLUMNS
 from batch_training.sample.seed import SeedOptions
 from batch_training.spec import TrainingSpec, builtin_spec_dir, parse_spec
 
@@ -43,3 +46,17 @@ def write_small_flights(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{NAME}.yaml").write_text(yaml.safe_dump(small_flights_data(), sort_keys=False))
     return folder
+
+
+def _raw_type(name: str) -> pa.DataType:
+    """The type the sample DWH stores each flagship column as (see batch_training/sample/flights.py)."""
+    if name == "flight_date":
+        return pa.date32()
+    if name == "time_hour":
+        return pa.timestamp("us", tz="UTC")
+    if name in TEXT_COLUMNS or name in ("carrier", "tailnum", "origin", "dest"):
+        return pa.string()
+    return pa.int64()
+
+
+RAW_SCHEMA = pa.schema([pa.field(name, _raw_type(name)) for name in ORDER])

@@ -1,7 +1,7 @@
 """A real, throwaway PostgreSQL server for tests and the benchmark (``batch_training.ops.postgres``),
 as a pytest plugin (``pytest_plugins = ["batch_training_tests.support.postgres"]``) with the
-fixtures ``postgres_server`` (one server per session) and ``postgres_url`` (a new database per
-test); tests that use them are marked ``postgres``.
+fixtures ``postgres_server`` (one server per session), ``postgres_url`` (a new database per
+test) and ``registry_url`` (SQLite, then PostgreSQL); tests that use the server are marked ``postgres``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,14 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
         postgres_server.drop_database(name)
     except Exception:  # noqa: BLE001 - e.g. a test left the server stopped; it goes away at the end anyway
         pass
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def registry_url(request, tmp_path) -> str:
+    """A registry database URL: a SQLite file, then a new PostgreSQL database (a test runs on each)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry' / 'registry.sqlite'}"
+    return request.getfixturevalue("postgres_url")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
