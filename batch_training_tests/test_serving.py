@@ -355,6 +355,198 @@ def test_oversized_bodies_are_413(flights):
         assert r.status_code == 200 and len(r.json()["predictions"]) == 5
 
 
+# -- batches: the rules column by column, the error cap ----------------------------------------------
+
+DROP = object()  # a change that leaves the feature out
+
+BATCH_RULES = [  # (change, feature, pydantic's error type)
+    ({"distance": "120"}, "distance", "float_type"),               # a number as text
+    ({"distance": True}, "distance", "float_type"),                # a boolean is no number
+    ({"dep_delay": float("inf")}, "dep_delay", "finite_number"),   # Python's JSON extension (NaN likewise)
+    ({"hour": 24}, "hour", "less_than_equal"),                     # out of the contract's range
+    ({"distance": 0}, "distance", "greater_than_equal"),
+    ({"distance": 12.5}, "distance", "value_error"),               # not whole in an integer column
+    ({"sched_dep_time": 1261}, "sched_dep_time", "value_error"),   # HHMM clock with 61 minutes
+    ({"carrier": "ZZ"}, "carrier", "literal_error"),               # not among the contract's allowed values
+    ({"origin": 7}, "origin", "literal_error"),
+    ({"dest": 7}, "dest", "string_type"),                          # wrong type for a categorical
+    ({"dest": None}, "dest", "string_type"),                       # null for a non-nullable feature
+    ({"distance": None}, "distance", "float_type"),
+    ({"distance": DROP}, "distance", "missing"),                   # a required feature left out
+    ({"wind_speed": 3.0}, "wind_speed", "extra_forbidden"),        # an unknown field
+]
+
+
+def _changed(row: dict, change: dict) -> dict:
+    return {k: v for k, v in {**row, **change}.items() if v is not DROP}
+
+
+def _post_json(client, path: str, body):
+    """``body`` as Python's json writes it (Infinity included), which httpx's ``json=`` refuses."""
+    return client.post(path, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
+
+
+def test_batch_rules_hold_row_by_row_with_their_locs(flights):
+    good = flights.rows[:2 * len(BATCH_RULES)]
+    rows = [r for i, (change, _, _) in enumerate(BATCH_RULES) for r in (good[2 * i], _changed(good[2 * i + 1], change))]
+    expected = [(["body", "rows", 2 * i + 1, feature], kind) for i, (_, feature, kind) in enumerate(BATCH_RULES)]
+    with TestClient(_app(flights.bundle)) as client:
+        r = _post_json(client, "/predict/batch", {"rows": rows})
+        assert r.status_code == 422, r.text
+        assert [(e["loc"], e["type"]) for e in r.json()["detail"]] == expected
+        assert r.json()["errors_total"] == len(BATCH_RULES)
+        for i, (change, feature, kind) in enumerate(BATCH_RULES):  # each rule alone, in a batch of one
+            r = _post_json(client, "/predict/batch", {"rows": [_changed(good[0], change)]})
+            assert [(e["loc"], e["type"]) for e in r.json()["detail"]] == [(["body", "rows", 0, feature], kind)]
+
+        # the good rows of that batch: the batch, each row alone and the offline path agree
+        valid = rows[0::2]
+        r = client.post("/predict/batch", json={"rows": valid})
+        assert r.status_code == 200, r.text
+        batch = r.json()["predictions"]
+        singles = [client.post("/predict", json=row).json()["prediction"] for row in valid]
+    np.testing.assert_allclose(batch, singles, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(batch, _offline(flights, valid), atol=1e-4, rtol=0)
+
+
+def test_error_bodies_are_capped_and_count_every_error(flights):
+    good = _good_row(flights)
+    with TestClient(_app(flights.bundle)) as client:
+        rows = [dict(good, distance="x", zz=i) for i in range(500)]  # two errors a row
+        r = client.post("/predict/batch", json={"rows": rows})
+        body = r.json()
+        assert r.status_code == 422 and body["errors_total"] == 1000 and len(body["detail"]) == 20
+        assert [e["loc"] for e in body["detail"][:4]] == [["body", "rows", 0, "distance"], ["body", "rows", 0, "zz"],
+                                                          ["body", "rows", 1, "distance"], ["body", "rows", 1, "zz"]]
+        assert body["detail"][-1]["loc"] == ["body", "rows", 9, "zz"]
+
+        # one row with 5000 unknown fields: a body too big to check on the event loop, capped the same way
+        r = client.post("/predict", json={**good, **{f"f{i}": i for i in range(5000)}})
+        assert r.status_code == 422 and r.json()["errors_total"] == 5000 and len(r.json()["detail"]) == 20
+
+        # echoed inputs and unknown names are cut short: a 1 MB string stays out of the reply
+        r = client.post("/predict", json={**good, "distance": "9" * 1_000_000, "n" * 1000: 1})
+        assert r.status_code == 422 and len(r.content) < 2000 and r.json()["errors_total"] == 2
+        distance, unknown = r.json()["detail"]
+        assert distance["loc"] == ["body", "distance"] and distance["type"] == "float_type"
+        assert distance["input"].startswith("999") and len(distance["input"]) < 100
+        assert unknown["type"] == "extra_forbidden" and len(unknown["loc"][-1]) < 100
+        r = client.post("/predict", json={**good, "distance": list(range(100_000))})
+        assert r.json()["detail"][0]["input"] == "<array of 100000 items>"
+
+        # a lone surrogate is valid JSON text to Python: it is echoed escaped, not a 500
+        r = client.post("/predict", content=b'{"dest": "\\ud800", "zz": "\\ud800"}',
+                        headers={"content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["detail"][-1]["loc"] == ["body", "zz"]
+
+
+def test_long_batches_are_refused_on_their_length(flights):
+    with TestClient(_app(flights.bundle, max_batch_rows=5)) as client:
+        r = client.post("/predict/batch", json={"rows": [{}] * 6, "extra": 1})  # no row is looked at
+        assert r.status_code == 422
+        assert [(e["loc"], e["type"]) for e in r.json()["detail"]] == [(["body", "rows"], "too_long"),
+                                                                       (["body", "extra"], "extra_forbidden")]
+        assert r.json()["detail"][0]["ctx"] == {"field_type": "List", "max_length": 5, "actual_length": 6}
+        assert r.json()["errors_total"] == 2
+
+
+def test_request_encoding_is_the_offline_encoding(case):
+    """Bit for bit: the server's NumPy twin (rows and checked columns) and the offline Arrow path."""
+    from batch_training.serving.server.columns import Validator
+    from batch_training.serving.server.errors import Errors
+    from batch_training.serving.server.preprocess import Preprocessing
+
+    ckpt = case.checkpoint
+    want = Predictor(ckpt).preprocessor.encode_features(_table(case.rows, case.spec))
+    twin = Preprocessing(ckpt.preprocessing)
+    metadata = json.loads((case.bundle / "metadata.json").read_text())
+    columns = Validator(metadata).check(case.rows, Errors(), lambda i: (i,))
+    assert columns is not None
+    for got in (twin.encode(case.rows), twin.encode_columns(columns, len(case.rows))):
+        for a, b in zip(got, want):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+CHECKED_METADATA = {
+    "features": {"numeric": ["x", "count", "clock", "free"], "categorical": ["code", "name", "pick", "maybe"]},
+    "contract": {  # "free" has no contract entry: nullable, unbounded
+        "x": {"type": "float", "min": -1.5, "max": 1e20, "nullable": False},
+        "count": {"type": "integer", "min": 1.0, "max": 6000.0, "nullable": False},
+        "clock": {"type": "integer", "clock": True, "nullable": True},
+        "code": {"type": "integer", "min": 1, "max": 9, "nullable": True},
+        "name": {"type": "string", "nullable": False},
+        "pick": {"type": "string", "allowed": ["b", "a'q", "c"], "nullable": False},
+        "maybe": {"type": "string", "allowed": ["z"], "nullable": True},
+    },
+}
+CHECKED_VALUES = [DROP, None, 0, 1, -1, 9, 10, 0.5, 1.0, -0.0, 12.5, 59.99, 60, 1261, 2359, 2400, 2401, 1e20,
+                  1.5e20, -1.5, -1.6, 2 ** 53 + 1, 10 ** 30, 10 ** 400, -(10 ** 400), float("nan"), float("inf"),
+                  float("-inf"), True, False, "1", "", "b", "a'q", "z", "B", [], [1], {}, {"a": 1}]
+
+
+def test_column_checks_agree_with_the_row_model():
+    """Every contract value of every feature kind through both: the same rows pass, the same errors
+    (loc, type, msg, ctx, input) in the same order, the same values for the model."""
+    from fastapi.encoders import jsonable_encoder
+    from pydantic import TypeAdapter, ValidationError
+
+    from batch_training.serving.server.columns import Validator
+    from batch_training.serving.server.errors import Errors, echo
+    from batch_training.serving.server.schema import row_model
+
+    Row = row_model(CHECKED_METADATA)
+    base = {"x": 0.5, "count": 3, "clock": 830, "name": "n", "pick": "b"}
+    features = CHECKED_METADATA["features"]["numeric"] + CHECKED_METADATA["features"]["categorical"]
+    rows = [_changed(base, {f: v}) for f in features for v in CHECKED_VALUES]
+    rows += [1, None, "row", [base], {}, {**base, "extra": 1, "zz": None}, {"x": "a", "count": 0, "pick": 1, "q": 2}]
+
+    try:
+        TypeAdapter(list[Row]).validate_python(rows, from_attributes=True)  # as FastAPI validates a body
+        want = []
+    except ValidationError as exc:
+        want = [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"], "input": echo(e["input"]),
+                 **({"ctx": jsonable_encoder(e["ctx"])} if "ctx" in e else {})} for e in exc.errors()]
+    errors = Errors(limit=10 ** 6)
+    assert Validator(CHECKED_METADATA).check(rows, errors, lambda i: (i,)) is None
+    assert errors.entries == want and errors.total == len(want) > 100
+
+    valid = [r for r in rows if isinstance(r, dict) and _passes(Row, r)]
+    assert len(valid) > 50
+    columns = Validator(CHECKED_METADATA).check(valid, Errors(), lambda i: (i,))
+    dumped = [Row.model_validate(r).model_dump(by_alias=True) for r in valid]
+    for name in features:
+        got, want_ = columns[name], [d[name] for d in dumped]
+        if name in CHECKED_METADATA["features"]["numeric"]:
+            assert np.array_equal(got, np.array(want_, dtype=np.float64), equal_nan=True), name
+        else:
+            assert got == want_, name
+
+
+def _passes(model, row: dict) -> bool:
+    from pydantic import ValidationError
+
+    try:
+        model.model_validate(row)
+        return True
+    except ValidationError:
+        return False
+
+
+def test_openapi_documents_the_request_bodies(flights):
+    with TestClient(_app(flights.bundle)) as client:
+        document = client.get("/openapi.json").json()
+        assert client.get("/docs").status_code == 200
+    schemas = document["components"]["schemas"]
+    for path, model in (("/predict", "Row"), ("/predict/batch", "BatchRequest")):
+        body = document["paths"][path]["post"]["requestBody"]
+        assert body["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}
+        assert "200" in document["paths"][path]["post"]["responses"]
+    assert set(schemas["Row"]["properties"]) == {"dep_delay", "sched_dep_time", "distance", "hour", "carrier",
+                                                 "origin", "dest"}
+    assert schemas["Row"]["additionalProperties"] is False
+    assert schemas["BatchRequest"]["properties"]["rows"]["maxItems"] == 10_000
+
+
 # -- health, readiness, metadata -----------------------------------------------------------------------
 
 def test_health_ready_and_metadata(flights):

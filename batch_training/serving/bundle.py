@@ -30,7 +30,7 @@ from batch_training.storage import atomic_directory
 from batch_training.training import file_sha256, load_checkpoint
 
 SERVER_PACKAGE = Path(__file__).resolve().parent / "server"
-SERVER_REQUIREMENTS = ("numpy", "onnxruntime", "fastapi", "starlette", "pydantic", "uvicorn")
+SERVER_REQUIREMENTS = ("numpy", "onnxruntime", "fastapi", "starlette", "anyio", "pydantic", "uvicorn")
 PORT = 8080
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 

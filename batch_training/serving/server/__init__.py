@@ -1,9 +1,16 @@
 """The prediction server of a model bundle: ONNX Runtime behind FastAPI.
 
 This package is copied verbatim into every bundle (and so into the image), where it is the top-level
-package ``server``. It must import only the standard library, numpy, onnxruntime, fastapi, pydantic
-and uvicorn: never torch, pyarrow or ``batch_training`` (a test checks). Run it with
-``python -m server --bundle DIR``.
+package ``server``. It must import only the standard library, numpy, onnxruntime, fastapi, starlette,
+pydantic and uvicorn (and what those bring along: anyio for worker threads, pydantic-core for JSON):
+never torch, pyarrow or ``batch_training`` (a test checks). Run it with ``python -m server --bundle DIR``.
+
+    app.py       routes, the event loop and worker threads
+    service.py   body -> JSON -> checked columns -> predictions -> reply
+    columns.py   the data contract checked column by column (``schema.py``'s rules)
+    errors.py    422 bodies: FastAPI's shape, at most 20 entries plus ``errors_total``
+    schema.py    pydantic request/response models, for the OpenAPI document
+    model.py     ONNX Runtime session; preprocess.py: its NumPy preprocessing
 """
 
 from .app import create_app

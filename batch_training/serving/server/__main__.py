@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--max-body-bytes", type=int, default=4 * 1_048_576)
-    parser.add_argument("--max-batch-rows", type=int, default=10_000)
+    parser.add_argument("--max-batch-rows", type=int, default=10_000,
+                        help="rows a batch may hold; a longer one is refused (422) before any row is checked")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads per request")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)

@@ -1,38 +1,49 @@
 """The HTTP API of a model bundle.
 
 - ``POST /predict``: one row -> ``{"prediction", "model_version"}``; ``POST /predict/batch``:
-  ``{"rows": [...]}`` -> ``{"predictions", "model_version"}``. A prediction is a number (regression)
-  or ``{"label", "probabilities": {label: p}}`` (classification).
+  ``{"rows": [...]}`` (at most ``max_batch_rows``) -> ``{"predictions", "model_version"}``. A
+  prediction is a number (regression) or ``{"label", "probabilities": {label: p}}`` (classification).
 - ``GET /health``: the process answers. ``GET /ready``: the model is loaded and a warm-up prediction
   ran (503 before). ``GET /metadata``: ``metadata.json`` (version, spec, features, contract, lineage,
   metrics) plus the limits in force.
 
-Bad input is the client's error: request models generated from the contract (``schema.py``) turn it
-into FastAPI's 422 with one entry per bad field; malformed JSON is a 422 too (and a NaN or Infinity,
-which Python's JSON reader accepts, is echoed back as a string rather than breaking the error reply). Bodies over
-``max_body_bytes`` get 413: FastAPI's ``max_body_size`` (Starlette's body-limit middleware) checks the
-Content-Length header and also counts the bytes of a streamed (chunked) body as they arrive.
+Bad input is the client's error: a 422 in FastAPI's shape, one entry per bad field, checked against
+the contract column by column (``columns.py``), with at most the first 20 entries listed and
+``"errors_total"`` counting them all (``errors.py``); malformed JSON is a 422 too (a NaN or Infinity,
+which Python's JSON reader accepts, is refused by the checks and echoed back as a string). A batch
+longer than ``max_batch_rows`` is refused on its length at once, before any row is checked. Bodies
+over ``max_body_bytes`` get 413: FastAPI's ``max_body_size`` (Starlette's body-limit middleware)
+checks the Content-Length header and also counts the bytes of a streamed (chunked) body as they arrive.
+
+The event loop only reads bodies and writes replies. A batch is parsed, checked and predicted in a
+worker thread (at most ``os.cpu_count()`` at once, so a flood of 4 MiB bodies queues rather than
+piling up parsed copies in memory), and so is a single-row body too large to be a plain row; a
+normal row, ~0.1 ms of work, stays on the loop, where the hop to a thread would cost more than the
+work. So ``/health`` and ``/predict`` keep answering while a big batch is in flight. ONNX Runtime
+releases the GIL; the Python checks take it in slices (the interpreter's switch interval).
 
 The model is loaded in the lifespan start-up, synchronously: a bundle whose model cannot load or
-predict makes the process exit at start (uvicorn's exit code 3), not serve 500s. The prediction
-routes are plain ``def`` functions, so FastAPI runs them in its thread pool and ONNX Runtime (which
-releases the GIL) never blocks the event loop.
-
-No ``from __future__ import annotations`` here: the routes' parameter types are classes built at
-run time, which FastAPI must see as objects, not as strings to resolve.
+predict makes the process exit at start (uvicorn's exit code 3), not serve 500s.
 """
 
-import math
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
+from .errors import Errors, Invalid
 from .model import Model, read_metadata
-from .schema import batch_model, response_models, row_model
+from .schema import batch_model, openapi_schemas, response_models, row_model
+from .service import Service
+
+INLINE_BODY_BYTES = 16 * 1024  # a row of any sane contract is well under this
 
 
 def create_app(bundle_dir: Path, max_body_bytes: int = 4 * 1_048_576, max_batch_rows: int = 10_000,
@@ -43,68 +54,83 @@ def create_app(bundle_dir: Path, max_body_bytes: int = 4 * 1_048_576, max_batch_
     Row = row_model(metadata)
     BatchRequest = batch_model(Row, max_batch_rows)
     Prediction, BatchPrediction = response_models(metadata["task"])
-    state: dict = {"model": None}
+    service = Service(metadata, version, max_batch_rows)
+    workers: dict = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         model = Model(bundle_dir, threads=threads)
         model.warm_up()
-        state["model"] = model
+        service.model, workers["limiter"] = model, CapacityLimiter(os.cpu_count() or 1)
         yield
-        state["model"] = None
+        service.model = None
 
     app = FastAPI(title=f"{metadata.get('spec', 'model')} prediction server", version=version,
                   description=f"Predicts {metadata.get('target')!r} ({metadata['task']}).",
                   lifespan=lifespan, max_body_size=max_body_bytes)
 
+    @app.exception_handler(Invalid)
+    async def invalid_request(request: Request, exc: Invalid):
+        return exc.errors.response()
+
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's own handler echoes each bad input back; Python's JSON reader accepts NaN and
-        # Infinity, which strict JSON cannot write, so a body like `NaN` would turn a 422 into a 500.
-        return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        # No route declares a body now; should one come back, its errors get the same cap and echo.
+        errors = Errors()
+        for e in jsonable_encoder(exc.errors()):
+            errors.add(e["type"], tuple(e["loc"]), e["msg"], e.get("input"), e.get("ctx"))
+        return errors.response()
 
-    def loaded() -> Model:
-        if state["model"] is None:
+    def loaded() -> Service:
+        if service.model is None:
             raise HTTPException(status_code=503, detail="the model is not loaded yet")
-        return state["model"]
+        return service
 
-    # One row is ~0.1 ms of work: run it on the event loop, without the hop to a worker thread that a
-    # plain `def` endpoint takes (that hop dominated the single-row tail latency). Batches, which can
-    # take tens of milliseconds, stay on the thread pool so they never stall other requests.
-    @app.post("/predict", response_model=Prediction)
-    async def predict(row: Row):
-        prediction = loaded().predict([row.model_dump(by_alias=True)])[0]
-        return {"prediction": prediction, "model_version": version}
+    async def run(work, request: Request, inline: bool = False):
+        """``work(body, content type)``: on the event loop if ``inline`` and the body is small enough
+        to be a plain row, else in a worker thread."""
+        body, content_type = await request.body(), request.headers.get("content-type")
+        if inline and len(body) <= INLINE_BODY_BYTES:
+            return work(body, content_type)
+        return await anyio.to_thread.run_sync(work, body, content_type, limiter=workers["limiter"])
 
-    @app.post("/predict/batch", response_model=BatchPrediction)
-    def predict_batch(request: BatchRequest):
-        rows = [row.model_dump(by_alias=True) for row in request.rows]
-        return {"predictions": loaded().predict(rows), "model_version": version}
+    @app.post("/predict", response_model=Prediction, openapi_extra=_body("Row"))
+    async def predict(request: Request):
+        return await run(loaded().single, request, inline=True)
+
+    @app.post("/predict/batch", response_model=BatchPrediction, openapi_extra=_body("BatchRequest"))
+    async def predict_batch(request: Request):
+        return await run(loaded().batch, request)
 
     @app.get("/health")
-    def health():
+    async def health():
         return {"status": "ok"}
 
     @app.get("/ready")
-    def ready():
-        if state["model"] is None:
+    async def ready():
+        if service.model is None:
             return JSONResponse({"status": "loading", "model_version": version}, status_code=503)
         return {"status": "ready", "model_version": version}
 
     @app.get("/metadata")
-    def get_metadata():
+    async def get_metadata():
         return {**metadata, "model_version": version,
                 "limits": {"max_body_bytes": max_body_bytes, "max_batch_rows": max_batch_rows}}
 
+    def openapi() -> dict:
+        # FastAPI's document, plus the request models the prediction routes point to.
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, description=app.description,
+                                   routes=app.routes)
+            document.setdefault("components", {}).setdefault("schemas", {}).update(openapi_schemas(Row, BatchRequest))
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
 
 
-def _finite(value):
-    """``value`` with NaN and infinities replaced by their names (strict JSON has no such numbers)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+def _body(model: str) -> dict:
+    """The OpenAPI request body of a route that reads its body itself (see ``service.py``)."""
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}}}

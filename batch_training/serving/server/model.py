@@ -57,7 +57,15 @@ class Model:
     def predict(self, rows: list[dict[str, Any]]) -> list:
         if not rows:
             return []
-        numeric, categorical = self.preprocessing.encode(rows)
+        return self._run(*self.preprocessing.encode(rows))
+
+    def predict_columns(self, columns: dict[str, Any], n: int) -> list:
+        """``predict`` of ``n`` rows given as checked columns (see ``columns.py``)."""
+        if not n:
+            return []
+        return self._run(*self.preprocessing.encode_columns(columns, n))
+
+    def _run(self, numeric: np.ndarray, categorical: np.ndarray) -> list:
         feeds = {"numeric": numeric, "categorical": categorical}
         outputs = self.session.run(None, {name: feeds[name] for name in self.inputs})[0]
         return self.preprocessing.decode(outputs)

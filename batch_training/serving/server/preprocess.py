@@ -47,17 +47,23 @@ class Preprocessing:
 
     def encode(self, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         """Rows (feature name -> value or None) to ``numeric`` float32 [n, k] and ``categorical`` int64 [n, c]."""
-        n = len(rows)
-        columns, flags = [], []
+        numeric = {name: np.array([row.get(name) for row in rows], dtype=np.float64) for name, *_ in self.numeric}
+        categorical = {name: [row.get(name) for row in rows] for name, _ in self.categorical}
+        return self.encode_columns({**numeric, **categorical}, len(rows))
+
+    def encode_columns(self, columns: dict[str, Any], n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``encode`` of rows given as columns: a float64 array per numeric feature (NaN where
+        missing) and a list of values (None where missing) per categorical one, as ``columns.py``
+        checks them. Both entry points share these lines, so they cannot drift apart."""
+        scaled, flags = [], []
         for name, mean, std, flag in self.numeric:
-            values = np.array([np.nan if row.get(name) is None else row[name] for row in rows], dtype=np.float64)
+            values = columns[name]
             missing = ~np.isfinite(values)
-            columns.append(np.where(missing, 0.0, (values - mean) / std))
+            scaled.append(np.where(missing, 0.0, (values - mean) / std))
             if flag:
                 flags.append(missing.astype(np.float64))
-        numeric = np.column_stack(columns + flags).astype(np.float32) if columns else np.zeros((n, 0), np.float32)
-        cats = [np.array([0 if row.get(name) is None else vocab.get(str(row[name]), 0) for row in rows], np.int64)
-                for name, vocab in self.categorical]
+        numeric = np.column_stack(scaled + flags).astype(np.float32) if scaled else np.zeros((n, 0), np.float32)
+        cats = [np.array(_positions(columns[name], vocab), np.int64) for name, vocab in self.categorical]
         categorical = np.column_stack(cats).astype(np.int64) if cats else np.zeros((n, 0), np.int64)
         return numeric, categorical
 
@@ -77,3 +83,10 @@ class Preprocessing:
         best = proba.argmax(axis=1)
         return [{"label": self.classes[b], "probabilities": dict(zip(self.classes, p))}
                 for b, p in zip(best.tolist(), proba.tolist())]
+
+
+def _positions(values: list, vocab: dict[str, int]) -> list[int]:
+    """1-based vocabulary positions of the values' text; 0 for a missing or unseen value."""
+    if set(map(type, values)) <= {str, type(None)}:  # the common case: no str() per value
+        return [vocab.get(v, 0) for v in values]  # None is no key: vocab keys are strings
+    return [0 if v is None else vocab.get(str(v), 0) for v in values]

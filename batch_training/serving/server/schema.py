@@ -1,5 +1,9 @@
 """Request and response models, generated at start-up from ``metadata.json`` (features and contract).
 
+They document the API (``/docs``, ``/openapi.json``) and are the reference for its rules; requests
+are checked against the same rules column by column (``columns.py``, faster on batches), and a test
+holds the two to the same verdicts and errors.
+
 A request row must satisfy the data contract the model was trained under, so a bad value is the
 client's error (422, naming the field), never a silent guess:
 
@@ -23,18 +27,23 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic.json_schema import models_json_schema
+
+
+WHOLE_RULE = "this column holds whole numbers"
+CLOCK_RULE = "an HHMM clock time needs 0000..2400 and minutes below 60"
 
 
 def _whole(value: float) -> float:
     if value != int(value):
-        raise ValueError("this column holds whole numbers")
+        raise ValueError(WHOLE_RULE)
     return value
 
 
 def _clock(value: float) -> float:
     # The cleansing contract's rule: 0000..2400 with minutes below 60.
     if value < 0 or value > 2400 or value - (value // 100) * 100 >= 60:
-        raise ValueError("an HHMM clock time needs 0000..2400 and minutes below 60")
+        raise ValueError(CLOCK_RULE)
     return value
 
 
@@ -83,3 +92,10 @@ def response_models(task: str) -> tuple[type[BaseModel], type[BaseModel]]:
     single = create_model("Prediction", prediction=(prediction, ...), model_version=(str, ...))
     batch = create_model("BatchPrediction", predictions=(list[prediction], ...), model_version=(str, ...))
     return single, batch
+
+
+def openapi_schemas(*models: type[BaseModel]) -> dict[str, dict]:
+    """The models' JSON schemas for ``components.schemas`` of the OpenAPI document. The prediction
+    routes read their bodies themselves (see ``app.py``), so FastAPI cannot list them on its own."""
+    _, schema = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
+    return schema.get("$defs", {})
