@@ -7,7 +7,7 @@ import datetime as dt
 import sys
 
 from batch_training.cli_registry import add_registry_commands
-from batch_training.settings import WAREHOUSE_URL_VAR, get_settings
+from batch_training.settings import WAREHOUSE_URL_VAR, get_settings, warehouse_url
 
 
 def _day(text: str) -> dt.date:
@@ -24,18 +24,12 @@ def _rename(text: str) -> tuple[str, str]:
     return old, new
 
 
-def _warehouse_url(explicit: str | None) -> str:
-    import os
-
-    return explicit or os.environ.get(WAREHOUSE_URL_VAR) or get_settings().local_warehouse_url
-
-
 def cmd_seed(args: argparse.Namespace) -> int:
     from batch_training.sample.seed import SeedOptions, seed_warehouse
 
     options = SeedOptions(anomaly_rate=args.anomaly_rate, seed=args.seed, first_day=args.first_day,
                           last_day=args.last_day, empty_days=args.empty_day, rename=dict(args.rename_column))
-    report = seed_warehouse(_warehouse_url(args.warehouse), options)
+    report = seed_warehouse(warehouse_url(get_settings(), args.warehouse), options)
     injected = ", ".join(f"{k} {v}" for k, v in report.anomalies.counts.items())
     print(f"seeded {report.warehouse}: flights {report.flights_rows} rows, weather {report.weather_rows} rows")
     print(f"anomalies injected (rate {args.anomaly_rate}, seed {args.seed}): {injected}")
@@ -54,50 +48,87 @@ def _select_specs(name: str | None):
     return chosen
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
-    from batch_training.defs.runner import local_instance, run_ingest
+def local_runner(specs):
+    from batch_training.defs.runner import LocalRunner, local_instance
 
     settings = get_settings()
-    instance = local_instance(settings)
+    runner = LocalRunner.for_specs(specs, settings, local_instance(settings))
+    for run_id in runner.settle():
+        print(f"run {run_id}: its process is gone; marked failed and recorded in the failure ledger")
+    return runner
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from batch_training.defs.runner import run_ingest
+
+    settings = get_settings()
+    specs = _select_specs(args.spec)
+    runner = local_runner(specs)
     ok = True
-    for spec in _select_specs(args.spec):
+    for spec in specs:
         first = (args.first_day or spec.source.first_day).isoformat()
         last_day = args.last_day or spec.source.last_day or (dt.date.today() - dt.timedelta(days=1))
-        summary = run_ingest(spec, settings, first, last_day.isoformat(), instance)
+        summary = run_ingest(runner, spec, first, last_day.isoformat())
         print_summary(spec.name, first, last_day.isoformat(), summary, settings)
         ok &= summary.success
     return 0 if ok else 1
 
 
+def _days_line(summary) -> str:
+    if not summary.days:
+        return "0"
+    return ", ".join(f"{asset} {count}" for asset, count in sorted(summary.days.items()))
+
+
+def print_recorded(recorded) -> None:
+    """What the failure ledger now holds for a failed run."""
+    if recorded is None or not recorded.entries:
+        return
+    from batch_training.operations.planner import days_text
+
+    run = recorded.run
+    ids = " ".join(str(e.id) for e in recorded.entries)
+    print(f"  ledger: {run.failure_class} failure of {run.asset} for {days_text(e.partition for e in recorded.entries)} "
+          f"recorded as #{ids.replace(' ', ', #')} (`batch-training failures --open`)")
+    if run.hint:
+        print(f"  what to do: {run.hint}; then `batch-training rekick {ids}`")
+
+
 def print_summary(name: str, first: str, last: str, summary, settings) -> None:
+    from batch_training.defs.summaries import format_checks
+
     t = summary.totals
     status = "succeeded" if summary.success else "FAILED"
     print(f"\n{name}: ingest {first}..{last} {status} (run {summary.run_id})")
-    print(f"  days materialized: {summary.days}")
+    print(f"  days materialized: {_days_line(summary)}")
     print(f"  rows: raw {t['rows_raw']}, clean {t['rows_clean']}, quarantined {t['rows_quarantined']}, "
           f"repaired {t['rows_repaired']}")
     if summary.reasons:
         top = ", ".join(f"{code} {count}" for code, count in list(summary.reasons.items())[:8])
         print(f"  quarantine reasons: {top}")
-    for check, outcome in sorted(summary.checks.items()):
-        print(f"  check {check}: {outcome}")
+    for line in format_checks(summary.checks):
+        print(line)
     if summary.failure:
         print(f"  failure: {summary.failure}")
+    print_recorded(summary.recorded)
+    if summary.continued is not None:
+        c = summary.continued
+        print(f"  the days that passed went on in run {c.run_id} ({'succeeded' if c.success else 'FAILED'}): "
+              f"days materialized: {_days_line(c)}")
+        print_recorded(c.recorded)
     print(f"  data: {settings.data_dir / name}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from batch_training.defs.runner import local_instance, run_training
+    from batch_training.defs.runner import run_training
 
-    settings = get_settings()
-    instance = local_instance(settings)
+    specs = [s for s in _select_specs(args.spec) if s.trainable]
+    runner = local_runner(specs)
     ok = True
-    for spec in _select_specs(args.spec):
-        if not spec.trainable:
-            continue
+    for spec in specs:
         default = (spec.source.last_day + dt.timedelta(days=1)) if spec.source.last_day else dt.date.today()
         as_of = (args.as_of or default).isoformat()
-        summary = run_training(spec, settings, as_of, instance, args.epochs, args.override_reason or "")
+        summary = run_training(runner, spec, as_of, args.epochs, args.override_reason or "")
         print_training(spec.name, summary)
         ok &= summary.success
     return 0 if ok else 1
@@ -133,6 +164,7 @@ def print_training(name: str, s) -> None:
         print(f"  report: {s.report_path}")
     if s.failure:
         print(f"  failure: {s.failure}")
+    print_recorded(s.recorded)
 
 
 def cmd_specs(args: argparse.Namespace) -> int:

@@ -7,12 +7,11 @@ import os
 import sys
 from pathlib import Path
 
-from batch_training.settings import REGISTRY_URL_VAR, get_settings
+from batch_training.settings import get_settings, registry_url
 
 
 def _registry_url() -> str:
-    """The registry's (and the failure ledger's) database: the secret from the environment, else the local file."""
-    return os.environ.get(REGISTRY_URL_VAR) or get_settings().local_registry_url
+    return registry_url(get_settings())
 
 
 def _registry():
@@ -53,31 +52,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_failures(args: argparse.Namespace) -> int:
+    from batch_training.cli import local_runner
     from batch_training.registry.ledger import Ledger, format_failures
+    from batch_training.spec import load_specs
 
+    local_runner(load_specs(get_settings().spec_dir))  # failed runs not yet recorded are recorded first
     with Ledger(_registry_url()) as book:
         print(format_failures(book.list(spec=args.spec, status=("open", "rekicked") if args.open else None)))
     return 0
 
 
 def cmd_rekick(args: argparse.Namespace) -> int:
-    from batch_training.defs import build_defs
-    from batch_training.defs.runner import local_instance, rekick
+    from batch_training.cli import local_runner
+    from batch_training.defs.runner import rekick
     from batch_training.registry.ledger import Ledger
     from batch_training.spec import load_specs
 
-    settings = get_settings()
     if bool(args.all) == bool(args.ids):
         raise ValueError("give ledger entry ids or --all (not both)")
+    runner = local_runner(load_specs(get_settings().spec_dir))
     with Ledger(_registry_url()) as book:
-        ids = [e.id for e in book.list(status="open")] if args.all else args.ids
+        ids = [e.id for e in book.list(status=("open", "rekicked"))] if args.all else args.ids
     if not ids:
         print("nothing to rekick")
         return 0
-    result = rekick(build_defs(load_specs(settings.spec_dir), settings), local_instance(settings), ids, _registry_url())
-    print(f"rekicked {len(ids)} ledger entr{'y' if len(ids) == 1 else 'ies'}: "
-          f"{'succeeded' if result and result.success else 'FAILED'} (run {result.run_id if result else '-'})")
-    return 0 if result and result.success else 1
+    results = rekick(runner, ids)
+    ok = all(r.success for r in results)
+    runs = ", ".join(f"{r.run_id} {'succeeded' if r.success else 'FAILED'}" for r in results)
+    print(f"rekicked {len(ids)} ledger entr{'y' if len(ids) == 1 else 'ies'} in {len(results)} run(s): {runs}")
+    return 0 if ok else 1
 
 
 def cmd_ignore(args: argparse.Namespace) -> int:

@@ -100,3 +100,18 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return settings_from_env()
+
+
+# -- secrets: read from the environment when used, never stored on the settings -----------------------
+def warehouse_url(settings: Settings, explicit: str | None = None) -> str:
+    """The DWH URL: an explicit one, else the secret from the environment, else the local DuckDB file."""
+    return explicit or os.environ.get(WAREHOUSE_URL_VAR) or settings.local_warehouse_url
+
+
+def registry_url(settings: Settings) -> str:
+    """The registry's (and the failure ledger's) database: the secret, else the local SQLite file."""
+    return os.environ.get(REGISTRY_URL_VAR) or settings.local_registry_url
+
+
+def alert_webhook_url() -> str | None:
+    return os.environ.get(ALERT_WEBHOOK_VAR) or None

@@ -12,14 +12,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from batch_training.alerts import (
+from batch_training.operations.alerts import (
     Alert, AlertError, LogAlertSink, WebhookAlertSink, alert_sink, redact_webhook,
 )
 
 TOKEN = "T0001/B0002/s3cr3tT0k3nXYZ"
 ALERT = Alert(kind="retries_exhausted", title="raw_flights 2013-12-01 failed 3 times",
               text="connection reset by the DWH <db> & gave up", spec="flights_delay",
-              run_url="http://dagster:3000/runs/abc-123", ledger_id=7, details={"attempts": 3, "partition": "2013-12-01"})
+              run_url="http://dagster:3000/runs/abc-123", ledger_id=7, details={"attempts": 3, "partition": "2013-12-01"},
+              failure_class="transient", days="2013-12-01", ledger_ids=(7, 8),
+              hint="rekick with `batch-training rekick 7 8` once the DWH answers")
 
 
 class Hook:
@@ -77,14 +79,17 @@ def test_webhook_posts_slack_compatible_json(hook):
     assert req["headers"]["Content-Type"] == "application/json; charset=utf-8"
     body = json.loads(req["body"])
     assert body["text"] == ("raw_flights 2013-12-01 failed 3 times\nconnection reset by the DWH &lt;db&gt; &amp; "
-                            "gave up\nrun: http://dagster:3000/runs/abc-123\nledger: #7")
+                            "gave up\nclass: transient\ndays: 2013-12-01\nrun: http://dagster:3000/runs/abc-123\n"
+                            "ledger: #7, #8\nwhat to do: rekick with `batch-training rekick 7 8` once the DWH answers")
     assert body["batch_training"] == {"kind": "retries_exhausted", "spec": "flights_delay",
                                       "run_url": "http://dagster:3000/runs/abc-123", "ledger_id": 7,
-                                      "details": {"attempts": 3, "partition": "2013-12-01"}}
+                                      "ledger_ids": [7, 8], "failure_class": "transient", "days": "2013-12-01",
+                                      "hint": "rekick with `batch-training rekick 7 8` once the DWH answers",
+                                      "link": None, "details": {"attempts": 3, "partition": "2013-12-01"}}
     assert body["blocks"][0] == {"type": "header", "text": {"type": "plain_text", "text": ALERT.title}}
     assert body["blocks"][1]["text"]["text"] == "connection reset by the DWH &lt;db&gt; &amp; gave up"
     context = [e["text"] for e in body["blocks"][2]["elements"]]
-    assert "*run:* <http://dagster:3000/runs/abc-123|open in Dagster>" in context and "*ledger:* #7" in context
+    assert "*run:* <http://dagster:3000/runs/abc-123|open in Dagster>" in context and "*ledger:* #7, #8" in context
 
 
 def test_webhook_text_without_run_or_ledger(hook):
@@ -178,7 +183,8 @@ def test_log_sink_logs_one_warning_line(caplog):
                                   spec="tiny", run_url=None, ledger_id=None, details={}))
     assert [(r.name, r.levelno) for r in caplog.records] == [("batch_training.alerts", logging.WARNING)] * 2
     assert [r.getMessage() for r in caplog.records] == [
-        "alert retries_exhausted [flights_delay]: raw_flights 2013-12-01 failed 3 times "
-        "(run: http://dagster:3000/runs/abc-123, ledger: #7)",
-        "alert gate_rejected [tiny]: candidate worse than champion (run: -, ledger: -)",
+        "alert retries_exhausted [flights_delay]: raw_flights 2013-12-01 failed 3 times | connection reset by the "
+        "DWH <db> & gave up | class: transient | days: 2013-12-01 | run: http://dagster:3000/runs/abc-123 | "
+        "ledger: #7, #8 | what to do: rekick with `batch-training rekick 7 8` once the DWH answers",
+        "alert gate_rejected [tiny]: candidate worse than champion | mae 14.1",
     ]

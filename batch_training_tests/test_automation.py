@@ -5,11 +5,17 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from batch_training.faults import CODE, DATA, GATE, TRANSIENT, classify, summary
-from batch_training.recovery import contiguous_ranges, next_attempt_at
+import errno
+
+from batch_training.errors import CODE, CONFIG, DATA, GATE, INFRASTRUCTURE, TRANSIENT, GateError
+from batch_training.features.window import NotEnoughDays
+from batch_training.operations.classify import FAILURE_CLASS_KEY, classify_exception, classify_record, summary
+from batch_training.operations.planner import contiguous_ranges, next_attempt_at
 from batch_training.registry import Registry
-from batch_training.spec import load_specs
+from batch_training.registry.model import ConflictError, RegistryConfigError, RegistryUnavailable
+from batch_training.spec import SpecError, load_specs
 from batch_training.warehouse import WarehouseError
+from batch_training.warehouse.base import WarehouseConfigError, WarehouseQueryError, WarehouseUnavailable
 from batch_training_tests.support.automation import AlertReceiver, automation_defs, make_settings
 
 
@@ -24,18 +30,48 @@ def chained(outer: Exception, inner: Exception) -> Exception:
 
 
 @pytest.mark.parametrize("error, expected", [
-    (chained(WarehouseError("cannot connect to PostgreSQL: refused"), ConnectionRefusedError()), TRANSIENT),
+    (chained(WarehouseUnavailable("cannot connect to PostgreSQL: refused"), ConnectionRefusedError()), TRANSIENT),
+    (WarehouseConfigError("cannot connect to PostgreSQL: password authentication failed"), CONFIG),
+    (WarehouseQueryError("PostgreSQL read failed: syntax error"), CODE),
+    (RegistryUnavailable("registry database failed: terminating connection"), TRANSIENT),
+    (RegistryConfigError("registry database failed: database \"x\" does not exist"), CONFIG),
+    (ConflictError("concurrent change"), TRANSIENT),
     (ConnectionResetError("reset by peer"), TRANSIENT),
-    (RuntimeError("FATAL: terminating connection due to administrator command"), TRANSIENT),
     (TimeoutError(), TRANSIENT),
-    (RuntimeError("1 blocking asset check failed with ERROR severity: flights_delay/cleansed quarantine_rate"), DATA),
-    (RuntimeError("1 blocking asset check failed with ERROR severity: AssetCheckKey(name='gate')"), GATE),
-    (RuntimeError("1 blocking asset check failed with ERROR severity: AssetCheckKey(name='smoke_test')"), GATE),
+    (OSError(errno.ENOSPC, "No space left on device"), INFRASTRUCTURE),
+    (chained(RuntimeError("writing raw"), OSError(errno.EROFS, "Read-only file system")), INFRASTRUCTURE),
+    (OSError(errno.ENOENT, "No such file"), CODE),
+    (NotEnoughDays("as of 2013-01-02: 1 training day"), DATA),
+    (GateError("not promoted"), GATE),
+    (SpecError("flights.yaml: columns: ..."), CONFIG),
+    # a message is never read: a plain RuntimeError that talks of connections is still a bug
+    (RuntimeError("FATAL: terminating connection due to administrator command"), CODE),
+    (RuntimeError("1 blocking asset check failed with ERROR severity: AssetCheckKey(name='gate')"), CODE),
     (KeyError("feature"), CODE),
     (ZeroDivisionError(), CODE),
 ])
-def test_failures_are_classified(error, expected):
-    assert classify(error) == expected
+def test_live_failures_are_classified_by_type(error, expected):
+    assert classify_exception(error) == expected
+
+
+class _Record:
+    """The shape of Dagster's stored SerializableErrorInfo: a class name, a message, causes."""
+
+    def __init__(self, cls_name: str, message: str = "", cause=None):
+        self.cls_name, self.message, self.cause, self.context = cls_name, message, cause, None
+
+
+@pytest.mark.parametrize("record, metadata, expected", [
+    (_Record("Failure", "extracting flights: ..."), {FAILURE_CLASS_KEY: "config"}, CONFIG),
+    (_Record("Failure", "building the server"), {FAILURE_CLASS_KEY: "infrastructure"}, INFRASTRUCTURE),
+    (_Record("DagsterExecutionStepExecutionError", "", _Record("WarehouseUnavailable", "refused")), None, TRANSIENT),
+    (_Record("DagsterExecutionStepExecutionError", "", _Record("ConnectionResetError")), None, TRANSIENT),
+    (_Record("DagsterExecutionStepExecutionError", "", _Record("NotEnoughDays")), None, DATA),
+    (_Record("RuntimeError", "connection refused"), None, CODE),  # no message parsing
+    (_Record("Failure", "x"), {FAILURE_CLASS_KEY: "not-a-class"}, CODE),
+])
+def test_stored_failures_are_classified_by_recorded_class_then_type(record, metadata, expected):
+    assert classify_record(record, metadata) == expected
 
 
 def test_summary_names_the_error_and_its_cause():
@@ -83,27 +119,72 @@ def _register(settings, as_of: dt.date) -> str:
     return version
 
 
-def _run_freshness(d):
-    job = d.resolve_job_def("flights_delay__freshness")
-    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+def _run_check(d, job_name: str, instance=None):
+    job = d.resolve_job_def(job_name)
+    result = job.execute_in_process(instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False)
     [evaluation] = result.get_asset_check_evaluations()
     return evaluation
 
 
-def test_stale_production_model_fails_the_check_and_alerts(defs):
+def _ingested(instance, *days: dt.date) -> dg.DagsterInstance:
+    for day in days:
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=dg.AssetKey(["flights_delay", "cleansed"]), partition=day.isoformat()))
+    return instance
+
+
+def test_a_model_that_lags_the_data_fails_the_check_and_alerts(defs):
     d, settings, receiver = defs
-    version = _register(settings, dt.date.today() - dt.timedelta(days=10))
-    evaluation = _run_freshness(d)
-    assert not evaluation.passed and evaluation.metadata["age_days"].value >= 10
+    version = _register(settings, dt.date(2013, 10, 1))
+    instance = _ingested(dg.DagsterInstance.ephemeral(), dt.date(2013, 12, 30), dt.date(2013, 12, 31))
+    evaluation = _run_check(d, "flights_delay__freshness", instance)
+    assert not evaluation.passed and evaluation.metadata["lag_days"].value == 92  # Oct, Nov, Dec not learnt
+    assert evaluation.metadata["newest_day"].value == "2013-12-31"
     assert receiver.kinds() == ["model_stale"]
     assert receiver.received[0]["batch_training"]["details"]["version"] == version
 
 
-def test_fresh_production_model_passes_quietly(defs):
+def test_a_model_of_old_data_is_fresh_when_it_learnt_from_every_day(defs):
+    """Age is measured against the newest ingested day, not the clock: a 2013 model trained as of the
+    day after the last day of 2013 data is fresh in 2026."""
     d, settings, receiver = defs
-    _register(settings, dt.date.today() - dt.timedelta(days=1))
-    assert _run_freshness(d).passed
+    _register(settings, dt.date(2014, 1, 1))
+    instance = _ingested(dg.DagsterInstance.ephemeral(), dt.date(2013, 12, 31))
+    evaluation = _run_check(d, "flights_delay__freshness", instance)
+    assert evaluation.passed and evaluation.metadata["lag_days"].value == 0
     assert receiver.received == []
+
+
+def _open_ended(tmp_path, last_seeded: dt.date):
+    """The flights spec without a last day, on a DWH that holds days up to ``last_seeded``."""
+    from batch_training.sample.seed import SeedOptions, seed_warehouse
+
+    spec = load_specs()[0]
+    spec = spec.model_copy(update={"source": spec.source.model_copy(update={"last_day": None})})
+    url = f"duckdb://{tmp_path / 'open.duckdb'}"
+    seed_warehouse(url, SeedOptions(first_day=last_seeded - dt.timedelta(days=1), last_day=last_seeded))
+    receiver = AlertReceiver()
+    return automation_defs(spec, make_settings(tmp_path), url, receiver.url), receiver
+
+
+def test_source_freshness_compares_the_newest_dwh_day_with_the_clock(tmp_path):
+    d, receiver = _open_ended(tmp_path, dt.date(2013, 12, 31))
+    try:
+        evaluation = _run_check(d, "flights_delay__source_freshness")
+        assert not evaluation.passed and evaluation.metadata["newest_day"].value == "2013-12-31"
+        assert evaluation.metadata["lag_days"].value > 4000
+        assert receiver.kinds() == ["source_stale"]
+    finally:
+        receiver.close()
+
+
+def test_source_freshness_skips_a_bounded_data_set_and_is_not_part_of_ingest(defs):
+    d, _, receiver = defs
+    evaluation = _run_check(d, "flights_delay__source_freshness")
+    assert evaluation.passed and "bounded" in evaluation.description
+    assert receiver.received == []
+    ingest_checks = {k.name for k in d.resolve_job_def("flights_delay__ingest").asset_layer.asset_graph.asset_check_keys}
+    assert "source_fresh" not in ingest_checks and {"schema_drift", "conservation"} <= ingest_checks
 
 
 def test_a_failure_in_an_implicit_asset_job_is_recovered_through_the_named_job(tmp_path):

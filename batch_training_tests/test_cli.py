@@ -29,7 +29,7 @@ def test_seed_then_ingest_prints_a_summary_that_matches_the_files(tmp_path):
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
     out = ingest.stdout
     assert "flights_delay: ingest 2013-02-01..2013-02-03 succeeded" in out
-    assert "days materialized: 3" in out
+    assert "days materialized: cleansed 3, quarantine 3, raw 3" in out
     raw, clean, quarantined = map(int, re.search(r"rows: raw (\d+), clean (\d+), quarantined (\d+)", out).groups())
     data = home / "data" / "flights_delay"
     days = ["2013-02-01", "2013-02-02", "2013-02-03"]

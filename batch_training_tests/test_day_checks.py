@@ -61,8 +61,9 @@ def test_schema_drift_dropped_column():
 def test_schema_drift_retyped_column(column, arrow_type, shown):
     verdict = schema_drift(_with(RAW_SCHEMA, column, pa.field(column, arrow_type)), SPEC)
     assert not verdict.passed and verdict.severity == "ERROR"
-    assert verdict.details == {"missing": [], "unexpected": [], "retyped": {column: shown}}
-    assert "retyped" in verdict.summary
+    assert {k: verdict.details[k] for k in ("missing", "unexpected", "retyped")} == {
+        "missing": [], "unexpected": [], "retyped": {column: shown}}
+    assert f"retyped {column}: {shown}, which a {SPEC.columns[column].type} column cannot hold" in verdict.summary
 
 
 def test_schema_drift_of_the_second_spec():
@@ -167,9 +168,10 @@ ERROR = Verdict(False, "ERROR", "0 rows")
 def test_combine_names_failed_days_and_takes_the_worst_severity():
     verdict = combine({"2013-01-01": OK, "2013-01-03": ERROR, "2013-01-02": WARN})
     assert (verdict.passed, verdict.severity) == (False, "ERROR")
-    assert verdict.summary == "2 of 3 days failed: 2013-01-02, 2013-01-03"
+    assert verdict.summary == "1 of 3 days ERROR: 2013-01-03; 1 of 3 days WARN: 2013-01-02"
     assert verdict.details == {"days": 3, "days_failed": 2,
-                               "failed": {"2013-01-02": "3.00% quarantined", "2013-01-03": "0 rows"}}
+                               "failed": {"2013-01-02": "3.00% quarantined", "2013-01-03": "0 rows"},
+                               "errors": {"2013-01-03": "0 rows"}, "warnings": {"2013-01-02": "3.00% quarantined"}}
 
 
 def test_combine_of_warnings_only_is_a_warning():
@@ -194,7 +196,7 @@ def test_combine_of_many_failures_keeps_every_day_in_details():
     days = {(dt.date(2013, 1, 1) + dt.timedelta(days=i)).isoformat(): ERROR for i in range(12)}
     verdict = combine(days)
     assert not verdict.passed
-    assert verdict.summary.startswith("12 of 12 days failed: 2013-01-01, ") and verdict.summary.endswith(" ...")
+    assert verdict.summary.startswith("12 of 12 days ERROR: 2013-01-01, ") and verdict.summary.endswith(" ...")
     assert "2013-01-11" not in verdict.summary
     assert sorted(verdict.details["failed"]) == sorted(days)
 

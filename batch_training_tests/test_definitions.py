@@ -16,7 +16,8 @@ STAGES = ("raw", "cleansed", "quarantine", "training_dataset", "trained_model", 
           "server_image", "production_model")
 EXPECTED_ASSETS = {f"flights_delay/{stage}" for stage in STAGES}
 EXPECTED_CHECKS = {
-    "flights_delay/raw:schema_drift", "flights_delay/raw:not_empty",
+    "flights_delay/raw:schema_drift", "flights_delay/raw:not_empty", "flights_delay/raw:conservation",
+    "flights_delay/raw:source_fresh",
     "flights_delay/cleansed:quarantine_rate", "flights_delay/cleansed:duplicates",
     "flights_delay/evaluation_report:gate", "flights_delay/server_image:smoke_test", "flights_delay/production_model:fresh",
 }
@@ -46,13 +47,14 @@ def test_asset_keys_checks_and_jobs(env):
     assert checks == EXPECTED_CHECKS
     assert defs.resolve_job_def("flights_delay__ingest") is not None
     assert defs.resolve_job_def("flights_delay__train").tags["batch_training/training"] == "flights_delay"
-    assert sorted(s.name for s in defs.schedules) == ["flights_delay__daily", "flights_delay__freshness"]
+    assert sorted(s.name for s in defs.schedules) == ["flights_delay__daily", "flights_delay__freshness",
+                                                      "flights_delay__source_freshness"]
     assert {s.name for s in defs.sensors} == {"recovery", "flights_delay__train_after_ingest"}
     # off in the embedded default until turned on
     assert defs.get_schedule_def("flights_delay__daily").default_status == dg.DefaultScheduleStatus.STOPPED
     blocking = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys
                 if graph.get_check_spec(k).blocking}
-    assert blocking == {"flights_delay/raw:schema_drift", "flights_delay/raw:not_empty",
+    assert blocking == {"flights_delay/raw:schema_drift", "flights_delay/raw:not_empty", "flights_delay/raw:conservation",
                         "flights_delay/cleansed:quarantine_rate", "flights_delay/evaluation_report:gate",
                         "flights_delay/server_image:smoke_test"}
 

@@ -64,7 +64,8 @@ def test_range_is_one_run_and_every_row_is_clean_or_quarantined(tmp_path, flight
     # fails with WARN and does not block the run.
     checks = check_evaluations(result)
     assert {name: e.passed for name, e in checks.items()} == {
-        "raw:schema_drift": True, "raw:not_empty": True, "cleansed:quarantine_rate": False, "cleansed:duplicates": True,
+        "raw:schema_drift": True, "raw:not_empty": True, "raw:conservation": True,
+        "cleansed:quarantine_rate": False, "cleansed:duplicates": True,
     }
     assert checks["cleansed:quarantine_rate"].severity == dg.AssetCheckSeverity.WARN
     assert checks["cleansed:quarantine_rate"].metadata["days_failed"].value == len(DAYS)

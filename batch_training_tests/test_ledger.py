@@ -22,7 +22,7 @@ def ledger(registry_url):
         yield led
 
 
-def fail(led: Ledger, run_id: str, partition: str = "2013-12-01", **overrides) -> tuple[Failure, bool]:
+def fail(led: Ledger, run_id: str, partition: str = "2013-12-01", **overrides) -> tuple[Failure, str]:
     values = dict(spec=SPEC, job="daily_ingest", asset=ASSET, partition=partition, failure_class="transient",
                   error=f"connection reset in {run_id}", run_id=run_id,
                   log_ref=f"dagster run {run_id} (UI: http://dagit:3000/runs/{run_id})")
@@ -33,7 +33,7 @@ def fail(led: Ledger, run_id: str, partition: str = "2013-12-01", **overrides) -
 # -- record -----------------------------------------------------------------------------------------
 def test_record_creates_an_open_entry(ledger):
     entry, created = fail(ledger, "run-aaaaaaaa-1", next_attempt_at=T0)
-    assert created is True
+    assert created == "created"
     assert (entry.spec, entry.job, entry.asset, entry.partition, entry.failure_class) == (
         SPEC, "daily_ingest", ASSET, "2013-12-01", "transient")
     assert (entry.status, entry.attempts, entry.reason, entry.last_run_id) == ("open", 0, None, None)
@@ -52,10 +52,10 @@ def test_record_creates_an_open_entry(ledger):
 def test_record_is_idempotent_per_run_and_partition(ledger):
     first, _ = fail(ledger, "run-1")
     again, created = fail(ledger, "run-1", error="a different message", failure_class="code")
-    assert created is False
+    assert created == "seen"
     assert again == first  # untouched: same error, class, updated_at
     other_day, created = fail(ledger, "run-1", partition="2013-12-02")
-    assert created is True and other_day.id != first.id
+    assert created == "created" and other_day.id != first.id
     assert [f.partition for f in ledger.list()] == ["2013-12-01", "2013-12-02"]
 
 
@@ -67,7 +67,7 @@ def test_one_entry_per_failing_partition_counts_relaunches(ledger):
     # the relaunch failed too: the same entry, open again, with the new failure
     again, created = fail(ledger, "relaunch-2", failure_class="data", error="quarantine rate 40%",
                           job="backfill", next_attempt_at=T0 + dt.timedelta(hours=1))
-    assert created is False and again.id == first.id
+    assert created == "updated" and again.id == first.id
     assert (again.status, again.attempts, again.failure_class, again.job) == ("open", 1, "data", "backfill")
     assert (again.error, again.run_id, again.last_run_id) == ("quarantine rate 40%", "relaunch-2", "relaunch-2")
     assert again.failed_runs == ("run-1", "relaunch-2")
@@ -75,7 +75,7 @@ def test_one_entry_per_failing_partition_counts_relaunches(ledger):
     assert "relaunch-2" in again.log_ref and again.updated_at >= first.updated_at
 
     # a sensor that sees the first run again changes nothing
-    assert fail(ledger, "run-1") == (again, False)
+    assert fail(ledger, "run-1") == (again, "seen")
     ledger.mark_rekicked([first.id], "relaunch-3")
     assert ledger.get(first.id).attempts == 2
     assert len(ledger.list()) == 1
@@ -85,12 +85,12 @@ def test_a_new_failure_after_resolve_or_ignore_is_a_new_entry(ledger):
     first, _ = fail(ledger, "run-1")
     ledger.resolve(spec=SPEC, asset=ASSET, partition="2013-12-01", run_id="run-ok")
     resolved_seen_again, created = fail(ledger, "run-1")
-    assert created is False and resolved_seen_again.status == "resolved"
+    assert created == "seen" and resolved_seen_again.status == "resolved"
     second, created = fail(ledger, "run-2")
-    assert created is True and second.id != first.id and second.attempts == 0
+    assert created == "created" and second.id != first.id and second.attempts == 0
     ledger.ignore(second.id, "known bad day in the DWH")
     third, created = fail(ledger, "run-3")
-    assert created is True
+    assert created == "created"
     assert [(f.id, f.status) for f in ledger.list()] == [
         (first.id, "resolved"), (second.id, "ignored"), (third.id, "open")]
 

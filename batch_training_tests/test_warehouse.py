@@ -105,7 +105,7 @@ def test_timestamp_partition_in_berlin_time_yields_every_day(wh):
     wh.execute("CREATE SCHEMA telemetry")
     wh.replace_table(spec.source.table, data)
     first, last = dt.date(2024, 2, 27), dt.date(2024, 3, 13)  # past the data on both sides
-    out = list(extract_days(wh, spec.source, first, last, column_is_timestamp=True))
+    out = list(extract_days(wh, spec.source, first, last))
 
     assert [d for d, _ in out] == [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     stamps = data["read_at"].to_pylist()  # four sensors per hour: each stamp four times

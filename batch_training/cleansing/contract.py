@@ -1,14 +1,16 @@
 """Apply a spec's column contract to one day of raw rows.
 
 Every raw row ends in exactly one of two tables: ``clean`` (typed, repaired, meeting every rule) or
-``quarantine`` (the raw values as text, the row's position in the extract, and every reason as
-``column:rule``). Rules: missing_column, not_a_number / bad_date / bad_timestamp / wrong_type,
+``quarantine`` (the row's position in the extract, every reason as ``column:rule``, and the raw
+values as text in a struct of their own, ``raw``: the user's columns are never mixed with ours, so no
+column name of any DWH can collide with the quarantine's own). Rules: missing_column, not_a_number / bad_date / bad_timestamp / wrong_type,
 null, out_of_range, bad_clock_time, unknown_category, and ``row:duplicate`` for the second and
 later copies of an identical raw row.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -16,11 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batch_training.cleansing.parse import ARROW_TYPES, UNPARSEABLE, parse_column
+from batch_training.cleansing.parse import ARROW_TYPES, UNPARSEABLE, TimeRule, parse_column
 from batch_training.spec.model import ColumnContract, TrainingSpec
 
-ROW_NUMBER = "_row_number"
-REASONS = "_reasons"
+ROW_NUMBER = "row_number"
+REASONS = "reasons"
+RAW = "raw"
 
 
 @dataclass
@@ -50,8 +53,23 @@ def clean_schema(spec: TrainingSpec) -> pa.Schema:
 
 
 def quarantine_schema(raw_columns: list[str]) -> pa.Schema:
-    return pa.schema([pa.field(c, pa.string()) for c in raw_columns]
-                     + [pa.field(ROW_NUMBER, pa.int64()), pa.field(REASONS, pa.string())])
+    return pa.schema([pa.field(ROW_NUMBER, pa.int64()), pa.field(REASONS, pa.string()),
+                      pa.field(RAW, pa.struct([pa.field(c, pa.string()) for c in raw_columns]))])
+
+
+def _bounds(contract: ColumnContract) -> tuple[pa.Scalar | None, pa.Scalar | None]:
+    """The range as scalars of the column's type: an integer column compares with integers, since a
+    comparison with a float would round values beyond 2**53 (or refuse them)."""
+    low, high = contract.min, contract.max
+    if contract.type != "integer":
+        return (None if low is None else pa.scalar(float(low)), None if high is None else pa.scalar(float(high)))
+    return (None if low is None else pa.scalar(_int64(math.ceil(low)), pa.int64()),
+            None if high is None else pa.scalar(_int64(math.floor(high)), pa.int64()))
+
+
+def _int64(value: int) -> int:
+    """A bound beyond int64 clamped to it (every int64 value then lies on the same side)."""
+    return max(-(2**63), min(2**63 - 1, value))
 
 
 def _rule_masks(values: pa.Array, contract: ColumnContract) -> list[tuple[str, pa.Array]]:
@@ -59,8 +77,9 @@ def _rule_masks(values: pa.Array, contract: ColumnContract) -> list[tuple[str, p
     if not contract.nullable:
         masks.append(("null", pc.is_null(values)))
     if contract.min is not None or contract.max is not None:
-        low = pc.less(values, contract.min) if contract.min is not None else None
-        high = pc.greater(values, contract.max) if contract.max is not None else None
+        low_bound, high_bound = _bounds(contract)
+        low = pc.less(values, low_bound) if low_bound is not None else None
+        high = pc.greater(values, high_bound) if high_bound is not None else None
         out = low if high is None else high if low is None else pc.or_(low, high)
         masks.append(("out_of_range", out))
     if contract.clock:
@@ -94,11 +113,22 @@ def _fingerprint(raw: pa.Table) -> np.ndarray:
 
 
 def _exact_duplicates(raw: pa.Table) -> np.ndarray:
+    """Later copies among ``raw``'s rows. The columns are renamed by position first, so no user
+    column name can collide with the row index added here (nor be two columns of one name)."""
     n = raw.num_rows
-    keyed = raw.append_column("__i", pa.array(np.arange(n, dtype=np.int64)))
-    first = keyed.group_by(raw.column_names, use_threads=False).aggregate([("__i", "min")])["__i_min"]
+    columns = [c.combine_chunks() for c in raw.columns]
+    columns = [c.storage if isinstance(c.type, pa.ExtensionType) else c for c in columns]
+    keys = [f"c{i}" for i in range(len(columns))]
+    keyed = pa.table(columns + [pa.array(np.arange(n, dtype=np.int64))], names=keys + ["row"])
     mask = np.ones(n, dtype=bool)
-    mask[first.to_numpy()] = False
+    try:
+        first = keyed.group_by(keys, use_threads=False).aggregate([("row", "min")])["row_min"].to_numpy()
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # a type Arrow cannot group by (nested, ...)
+        seen: dict[str, int] = {}
+        for i, record in enumerate(raw.to_pylist()):
+            seen.setdefault(repr(list(record.values())), i)
+        first = np.fromiter(seen.values(), dtype=np.int64)
+    mask[first] = False
     return mask
 
 
@@ -126,20 +156,28 @@ def cleanse(raw: pa.Table, spec: TrainingSpec) -> CleansingResult:
     violations: list[tuple[str, np.ndarray]] = []
     repairs: list[tuple[str, np.ndarray]] = []
     typed: dict[str, pa.Array] = {}
+    rule = TimeRule(spec.source.timezone, spec.source.naive_timestamps)
     for name, contract in spec.columns.items():
         if name not in raw.column_names:
             violations.append((f"{name}:missing_column", np.ones(n, dtype=bool)))
             typed[name] = pa.nulls(n, ARROW_TYPES[contract.type])
             continue
-        parsed = parse_column(raw.column(name), contract)
+        parsed = parse_column(raw.column(name), contract, rule)
         typed[name] = parsed.values
-        violations.append((f"{name}:{UNPARSEABLE[contract.type]}", parsed.unparseable.to_numpy(zero_copy_only=False)))
-        for rule, mask in _rule_masks(parsed.values, contract):
-            # A value that could not be parsed is already explained; don't also call it null.
+        unparseable = parsed.unparseable.to_numpy(zero_copy_only=False)
+        overflow = np.zeros(n, dtype=bool) if parsed.overflow is None else \
+            pc.fill_null(parsed.overflow, False).to_numpy(zero_copy_only=False)
+        violations.append((f"{name}:{UNPARSEABLE[contract.type]}", unparseable))
+        for code, mask in _rule_masks(parsed.values, contract):
             arr = mask.to_numpy(zero_copy_only=False)
-            if rule == "null":
-                arr = arr & ~violations[-1][1] if violations[-1][0].startswith(f"{name}:") else arr
-            violations.append((f"{name}:{rule}", arr))
+            if code == "null":  # a value that could not be read is already explained; not also null
+                arr = arr & ~unparseable & ~overflow
+            if code == "out_of_range":
+                arr = arr | overflow
+                overflow = np.zeros(n, dtype=bool)
+            violations.append((f"{name}:{code}", arr))
+        if overflow.any():  # beyond int64 with no range declared: still out of range
+            violations.append((f"{name}:out_of_range", overflow))
         repairs += [(f"{name}:{k}", m.to_numpy(zero_copy_only=False)) for k, m in parsed.repairs.items()]
     violations.append(("row:duplicate", duplicate_mask(raw)))
 
@@ -170,7 +208,19 @@ def _quarantine(raw: pa.Table, bad: np.ndarray, violations: list[tuple[str, np.n
             for j in np.flatnonzero(hits):
                 reasons_per_row[j].append(code)
     picked = raw.take(pa.array(rows, pa.int64()))
-    columns = {name: picked.column(name).cast(pa.string()) for name in raw.column_names}
-    columns[ROW_NUMBER] = pa.array(rows, pa.int64())
-    columns[REASONS] = pa.array([";".join(r) for r in reasons_per_row], pa.string())
-    return pa.table(columns, schema=quarantine_schema(raw.column_names)), dict(sorted(counts.items()))
+    schema = quarantine_schema(raw.column_names)
+    values = pa.StructArray.from_arrays([_as_text(c) for c in picked.columns], fields=list(schema.field(RAW).type))
+    table = pa.table([pa.array(rows, pa.int64()), pa.array([";".join(r) for r in reasons_per_row], pa.string()), values],
+                     schema=schema)
+    return table, dict(sorted(counts.items()))
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.Array:
+    """A raw column as the DWH's text: strings as they are, other types cast (nested ones as JSON-ish text)."""
+    array = column.combine_chunks()
+    if isinstance(array.type, pa.ExtensionType):
+        array = array.storage
+    try:
+        return array.cast(pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return pa.array([None if v is None else str(v) for v in array.to_pylist()], pa.string())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from batch_training.cleansing.contract import REASONS, ROW_NUMBER
+from batch_training.cleansing.contract import RAW, REASONS, ROW_NUMBER
 
 
 def _cell(value: object) -> str:
@@ -20,7 +20,8 @@ def quarantine_preview(quarantine: pa.Table, limit: int = 10) -> str:
     for record in quarantine.slice(0, limit).to_pylist():
         reasons = record[REASONS].split(";")
         columns = [r.split(":", 1)[0] for r in reasons]
-        shown = ", ".join(f"{c}={_cell(record.get(c))}" for c in dict.fromkeys(columns) if c in record)
+        raw = record[RAW] or {}
+        shown = ", ".join(f"{c}={_cell(raw.get(c))}" for c in dict.fromkeys(columns) if c in raw)
         lines.append(f"| {record[ROW_NUMBER]} | {', '.join(reasons)} | {shown or '(whole row)'} |")
     if quarantine.num_rows > limit:
         lines.append(f"\n_{quarantine.num_rows - limit} more rows in the quarantine table_")

@@ -18,3 +18,10 @@ def daily_partitions(spec: TrainingSpec) -> dg.DailyPartitionsDefinition:
 
 def day_of(partition_key: str) -> dt.date:
     return dt.date.fromisoformat(partition_key)
+
+
+def own_selection(assets: list[dg.AssetsDefinition]) -> dg.AssetSelection:
+    """These assets with their own checks only: a check defined elsewhere on them (freshness, drift)
+    runs in its own job, not in every materialization."""
+    own = [key for a in assets for key in a.check_keys]
+    return dg.AssetSelection.assets(*assets).without_checks() | dg.AssetSelection.checks(*own)

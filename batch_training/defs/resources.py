@@ -64,7 +64,7 @@ class AlertsResource(dg.ConfigurableResource):
     webhook_url: str | None = None
 
     def sink(self):
-        from batch_training.alerts import alert_sink
+        from batch_training.operations.alerts import alert_sink
 
         return alert_sink(self.kind, self.webhook_url)
 

@@ -1,20 +1,33 @@
 """Run a spec's jobs in this process against the instance in DAGSTER_HOME (used by the CLI).
 
-Runs launched here are ordinary Dagster runs: they appear in the UI of the same DAGSTER_HOME.
+Runs launched here are ordinary Dagster runs: they appear in the UI of the same DAGSTER_HOME. They
+carry the host and pid of this process, so a later start can tell that a killed one is dead. A run
+that fails is recorded in the failure ledger right away (no daemon is needed for that), exactly as
+the recovery sensor records it; the days of a range that only waited on another day's failure are
+then run on past the failed step, in this process.
 """
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+from dagster import DagsterEventType
 
-from batch_training.defs import build_defs
-from batch_training.defs.ingest import ingest_job_name
-from batch_training.settings import Settings
+from batch_training.defs import build_defs, build_plans
+from batch_training.defs.automation.plans import JobPlan, plan_for
+from batch_training.defs.automation.reaper import process_tags, reap_dead_runs
+from batch_training.defs.automation.record import Recorded, record_failed_run
+from batch_training.defs.automation.recovery import CONTINUED
+from batch_training.defs.summaries import CheckOutcome, check_outcomes, failure_text, materialized_days
+from batch_training.operations import tags
+from batch_training.operations.alerts import alert_sink
+from batch_training.operations.planner import contiguous_ranges
+from batch_training.registry.ledger import Ledger
+from batch_training.settings import Settings, alert_webhook_url, registry_url
 from batch_training.spec import TrainingSpec
 
 # The consolidated SQLite event log keeps one database instead of one per run plus an index: a
@@ -30,6 +43,9 @@ event_log_storage:
     base_dir: {home}/history/events
 """
 
+# Console shows INFO and up (the event log in DAGSTER_HOME keeps everything).
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 
 def local_instance(settings: Settings) -> dg.DagsterInstance:
     """The instance of $DAGSTER_HOME, or of ``<BATCH_TRAINING_HOME>/dagster_home`` (SQLite) when unset."""
@@ -44,53 +60,119 @@ def local_instance(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-# Console shows INFO and up (the event log in DAGSTER_HOME keeps everything).
-_QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-
 @dataclass
 class RunSummary:
     run_id: str
     success: bool
-    days: int
+    days: dict[str, int] = field(default_factory=dict)   # asset -> days materialized by the run
     totals: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
-    checks: dict[str, str] = field(default_factory=dict)  # name -> "passed" / "WARN: ..." / "ERROR: ..."
+    checks: dict[str, CheckOutcome] = field(default_factory=dict)
     failure: str | None = None
+    recorded: Recorded | None = None          # the ledger entries of a failed run
+    continued: "RunSummary | None" = None     # the run of the days the failure held back
 
 
-def run_ingest(spec: TrainingSpec, settings: Settings, first: str, last: str,
-               instance: dg.DagsterInstance) -> RunSummary:
+class LocalRunner:
+    """The CLI's runs of some specs on one instance, with their failures recorded in the ledger."""
+
+    def __init__(self, defs: dg.Definitions, plans: list[JobPlan], settings: Settings, instance: dg.DagsterInstance,
+                 ledger_url: str | None = None, sink=None):
+        self.settings, self.instance, self.defs = settings, instance, defs
+        self.by_job = {plan.job: plan for plan in plans}
+        self.ledger_url = ledger_url or registry_url(settings)
+        self.sink = sink or alert_sink(settings.alert_sink, alert_webhook_url())
+
+    @classmethod
+    def for_specs(cls, specs: list[TrainingSpec], settings: Settings, instance: dg.DagsterInstance) -> "LocalRunner":
+        return cls(build_defs(specs, settings), build_plans(specs, settings), settings, instance)
+
+    # -- running -------------------------------------------------------------------------------
+    def execute(self, job_name: str, run_tags: dict[str, str], partition_key: str | None = None,
+                run_config: dict | None = None, selection: list[dg.AssetKey] | None = None) -> dg.ExecuteInProcessResult:
+        job = self.defs.resolve_job_def(job_name)
+        return job.execute_in_process(
+            instance=self.instance, partition_key=partition_key, raise_on_error=False,
+            tags={tags.TRIGGER: "cli", **process_tags(), **run_tags}, run_config=run_config or QUIET,
+            asset_selection=selection)
+
+    def summarize(self, result: dg.ExecuteInProcessResult, spec: TrainingSpec) -> RunSummary:
+        totals = {"rows_raw": 0, "rows_clean": 0, "rows_quarantined": 0, "rows_repaired": 0}
+        reasons: dict[str, int] = {}
+        cleansed = dg.AssetKey([spec.name, "cleansed"])
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization
+            if mat.asset_key != cleansed:
+                continue
+            for key in totals:
+                totals[key] += int(mat.metadata[key].value) if key in mat.metadata else 0
+            for code, count in (mat.metadata["quarantine_reasons"].value if "quarantine_reasons" in mat.metadata else {}).items():
+                reasons[code] = reasons.get(code, 0) + count
+        days = {asset: len(found) for asset, found in materialized_days(result).items()}
+        partition = result.dagster_run.tags.get(tags.PARTITION)
+        summary = RunSummary(result.run_id, result.success, days, totals,
+                             dict(sorted(reasons.items(), key=lambda kv: -kv[1])), check_outcomes(result, partition),
+                             None if result.success else failure_text(result))
+        if not result.success:
+            summary.recorded = self.record(result.run_id)
+            summary.continued = self.continue_held_back(summary.recorded, spec)
+        return summary
+
+    # -- failures ------------------------------------------------------------------------------
+    def _plan(self, run: dg.DagsterRun) -> JobPlan | None:
+        return plan_for(self.instance, run, self.by_job)
+
+    def record(self, run_id: str) -> Recorded | None:
+        """Record a failed run in the ledger (once: a run recorded before changes nothing)."""
+        run = self.instance.get_run_by_id(run_id)
+        plan = self._plan(run) if run is not None else None
+        if plan is None:
+            return None
+        with Ledger(self.ledger_url) as book:
+            return record_failed_run(self.instance, run, plan, book, self.sink, self.settings,
+                                     dt.datetime.now(dt.timezone.utc))
+
+    def continue_held_back(self, recorded: Recorded | None, spec: TrainingSpec) -> RunSummary | None:
+        """Run the steps after the failed one for the days that passed, one run per contiguous range."""
+        if recorded is None or not recorded.continue_days:
+            return None
+        plan = self.by_job[recorded.run.job]
+        selection = plan.after(dg.AssetKey.from_user_string(recorded.run.asset))
+        self.instance.add_run_tags(recorded.run.run_id, {CONTINUED: "true"})
+        last = None
+        for first, end in contiguous_ranges(recorded.continue_days):
+            run_tags = {tags.TRIGGER: "continuation", tags.CONTINUES: recorded.run.run_id,
+                        tags.RANGE_START: first, tags.RANGE_END: end}
+            last = self.summarize(self.execute(plan.job, run_tags, selection=selection), spec)
+        return last
+
+    def settle(self) -> list[str]:
+        """Before anything else: runs of this host whose process is gone are marked failed, and every
+        failed run not yet in the ledger is recorded (runs launched from the UI without a daemon too)."""
+        reaped = reap_dead_runs(self.instance)
+        cursor_file = Path(os.environ.get("DAGSTER_HOME", self.settings.home)) / ".batch_training_ledger_cursor"
+        cursor = cursor_file.read_text().strip() if cursor_file.exists() else None
+        while True:
+            changes = self.instance.fetch_run_status_changes(DagsterEventType.RUN_FAILURE, limit=100,
+                                                             cursor=cursor, ascending=True)
+            for record in changes.records:
+                run = self.instance.get_run_by_id(record.event_log_entry.run_id)
+                if run is not None and run.tags.get(tags.WILL_RETRY) != "true":
+                    self.record(run.run_id)
+            if not changes.records or not changes.cursor:
+                break
+            cursor = changes.cursor
+        if cursor:
+            cursor_file.write_text(cursor)
+        return reaped
+
+
+def run_ingest(runner: LocalRunner, spec: TrainingSpec, first: str, last: str) -> RunSummary:
     """Materialize raw/cleansed/quarantine of days first..last as one run."""
-    job = build_defs([spec], settings).resolve_job_def(ingest_job_name(spec))
-    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=_QUIET)
-    return summarize(result, spec)
+    from batch_training.defs.ingest import ingest_job_name
 
-
-def summarize(result: dg.ExecuteInProcessResult, spec: TrainingSpec) -> RunSummary:
-    cleansed = dg.AssetKey([spec.name, "cleansed"])
-    totals = {"rows_raw": 0, "rows_clean": 0, "rows_quarantined": 0, "rows_repaired": 0}
-    reasons: dict[str, int] = {}
-    days = 0
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
-        if mat.asset_key != cleansed:
-            continue
-        days += 1
-        meta = mat.metadata
-        for key in totals:
-            totals[key] += int(meta[key].value) if key in meta else 0
-        for code, count in (meta["quarantine_reasons"].value if "quarantine_reasons" in meta else {}).items():
-            reasons[code] = reasons.get(code, 0) + count
-    checks = {}
-    for evaluation in result.get_asset_check_evaluations():
-        name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-        summary = evaluation.description or ""
-        checks[name] = "passed" if evaluation.passed else f"{evaluation.severity.value}: {summary}"
-    failure = None if result.success else _failure_text(result)
-    return RunSummary(result.run_id, result.success, days, totals, dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
-                      checks, failure)
+    result = runner.execute(ingest_job_name(spec), {tags.RANGE_START: first, tags.RANGE_END: last})
+    return runner.summarize(result, spec)
 
 
 @dataclass
@@ -105,21 +187,23 @@ class TrainSummary:
     failure: str | None = None
     serving: dict | None = None
     promoted: bool = False
+    recorded: Recorded | None = None
 
 
-def run_training(spec: TrainingSpec, settings: Settings, as_of: str, instance: dg.DagsterInstance,
-                 epochs: int | None = None, override_reason: str = "") -> TrainSummary:
-    """Materialize training_dataset, trained_model and evaluation_report of one as-of day as one run."""
+def run_training(runner: LocalRunner, spec: TrainingSpec, as_of: str, epochs: int | None = None,
+                 override_reason: str = "") -> TrainSummary:
+    """Materialize the training chain of one as-of day as one run."""
+    import json
+
     from batch_training.defs.training import train_job_name
     from batch_training.storage import PartitionStore
 
-    job = build_defs([spec], settings).resolve_job_def(train_job_name(spec))
-    run_config = {**_QUIET, "ops": {
+    run_config = {**QUIET, "ops": {
         f"{spec.name}__trained_model": {"config": {"epochs": epochs}},
         f"{spec.name}__evaluation_report": {"config": {"gate_override_reason": override_reason}},
     }}
-    result = job.execute_in_process(instance=instance, partition_key=as_of, raise_on_error=False, run_config=run_config)
-    store = PartitionStore(settings.data_dir)
+    result = runner.execute(train_job_name(spec), {}, partition_key=as_of, run_config=run_config)
+    store = PartitionStore(runner.settings.data_dir)
     report_dir = store.artifact_dir(spec.name, "evaluation_report", as_of)
     model_path = store.artifact_dir(spec.name, "trained_model", as_of) / "model.pt"
     report = json.loads((report_dir / "report.json").read_text()) if (report_dir / "report.json").exists() else None
@@ -127,50 +211,46 @@ def run_training(spec: TrainingSpec, settings: Settings, as_of: str, instance: d
     for evaluation in result.get_asset_check_evaluations():
         if evaluation.check_name == "gate":
             gate = "passed" if evaluation.passed else f"FAILED: {evaluation.description}"
-    failure = None if result.success else _failure_text(result)
-    made = {e.event_specific_data.materialization.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    made = materialized_days(result)
     image_json = store.artifact_dir(spec.name, "server_image", as_of) / "image.json"
     serving = json.loads(image_json.read_text()) if "server_image" in made else None
-    promoted = "production_model" in made
-    return TrainSummary(result.run_id, result.success, as_of, report, report_dir / "report.md" if report else None,
-                        model_path if model_path.exists() else None, gate, failure, serving, promoted)
+    summary = TrainSummary(result.run_id, result.success, as_of, report, report_dir / "report.md" if report else None,
+                           model_path if model_path.exists() else None, gate,
+                           None if result.success else failure_text(result), serving, "production_model" in made)
+    if not result.success:
+        summary.recorded = runner.record(result.run_id)
+    return summary
 
 
-def _failure_text(result: dg.ExecuteInProcessResult) -> str:
-    failures = result.get_step_failure_events()
-    return "; ".join(f"{e.step_key}: {e.event_specific_data.error.message.strip()}" for e in failures) or "run failed"
+def rekick(runner: LocalRunner, ids: list[int], reason: str = "rekicked by an operator") -> list[dg.ExecuteInProcessResult]:
+    """Run again, in this process, the partitions of these ledger entries: one run per job, failed
+    asset and contiguous range (from the failed asset on). Entries are marked rekicked with the run,
+    resolved when it succeeds, and recorded again when it fails."""
+    from batch_training.operations.planner import plan_relaunches
 
-
-def rekick(defs: dg.Definitions, instance: dg.DagsterInstance, ids: list[int], ledger_url: str,
-           reason: str = "rekicked by an operator") -> dg.ExecuteInProcessResult | None:
-    """Run again, in this process, the partitions of these ledger entries: one run per job and
-    contiguous range. Entries are marked rekicked, and resolved when their run succeeds."""
-    from batch_training.recovery import contiguous_ranges
-    from batch_training.registry.ledger import Ledger
-
-    last = None
-    with Ledger(ledger_url) as book:
+    results = []
+    with Ledger(runner.ledger_url) as book:
         entries = [book.get(i) for i in ids]
         for entry in entries:
             if entry.status not in ("open", "rekicked"):
                 raise ValueError(f"ledger entry {entry.id} is {entry.status}; only open entries can be rekicked")
-        groups: dict[str, list] = {}
-        for entry in entries:
-            groups.setdefault(entry.job, []).append(entry)
-        for job_name, group in groups.items():
-            job = defs.resolve_job_def(job_name)
-            for first, end in contiguous_ranges(e.partition for e in group):
-                chunk = [e for e in group if first <= e.partition <= end]
-                tags = {"batch_training/trigger": "rekick", "batch_training/ledger_ids": ",".join(str(e.id) for e in chunk)}
-                if first == end:
-                    result = job.execute_in_process(instance=instance, partition_key=first, tags=tags,
-                                                    raise_on_error=False, run_config=_QUIET)
-                else:
-                    tags |= {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": end}
-                    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=_QUIET)
-                book.mark_rekicked([e.id for e in chunk], result.run_id)
-                if result.success:
-                    for e in chunk:
-                        book.resolve(spec=e.spec, asset=e.asset, partition=e.partition, run_id=result.run_id)
-                last = result
-    return last
+        for relaunch in plan_relaunches(entries):
+            plan = runner.by_job[relaunch.job]
+            selection = plan.relaunch_selection(relaunch.asset, relaunch.from_start)
+            run_tags = {tags.TRIGGER: "rekick", tags.LEDGER_IDS: ",".join(map(str, relaunch.ledger_ids)),
+                        tags.ATTEMPT: str(relaunch.attempt)}
+            if relaunch.first == relaunch.last:
+                result = runner.execute(relaunch.job, run_tags, partition_key=relaunch.first, selection=selection)
+            else:
+                run_tags |= {tags.RANGE_START: relaunch.first, tags.RANGE_END: relaunch.last}
+                result = runner.execute(relaunch.job, run_tags, selection=selection)
+            book.mark_rekicked(list(relaunch.ledger_ids), result.run_id)
+            if result.success:
+                for entry in entries:
+                    if entry.id in relaunch.ledger_ids:
+                        book.resolve(spec=entry.spec, asset=entry.asset, partition=entry.partition, run_id=result.run_id)
+            results.append(result)
+    for result in results:
+        if not result.success:
+            runner.record(result.run_id)
+    return results

@@ -14,9 +14,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from batch_training.errors import DataError
 from batch_training.features.preprocess import Preprocessor, fit_preprocessor
 from batch_training.features.window import Window
 from batch_training.spec import TrainingSpec
+
+
+class NoTrainingRows(DataError, ValueError):
+    """The window's training or holdout days have no row with a target."""
 
 
 @dataclass
@@ -46,7 +51,7 @@ def build_training_data(spec: TrainingSpec, window: Window, read_day: Callable[[
         dropped += table.num_rows - pc.sum(keep).as_py()
         parts[name] = table.filter(keep)
     if parts["train"].num_rows == 0 or parts["holdout"].num_rows == 0:
-        raise ValueError(f"as of {window.as_of}: no rows with a target in the "
+        raise NoTrainingRows(f"as of {window.as_of}: no rows with a target in the "
                          f"{'training' if parts['train'].num_rows == 0 else 'holdout'} days")
     pre = fit_preprocessor(parts["train"], spec.features.numeric, spec.features.categorical, spec.target, spec.task)
     digest = hashlib.sha256(json.dumps(needed_columns(spec)).encode())

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from batch_training.errors import DataError
 from batch_training.spec.training import SplitSpec
 
 
-class NotEnoughDays(ValueError):
+class NotEnoughDays(DataError, ValueError):
     """The as-of day has too few days of data before it."""
 
 

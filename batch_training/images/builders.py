@@ -19,9 +19,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+from batch_training.errors import TransientError
 
-class ImageBuildError(RuntimeError):
-    pass
+
+class ImageBuildError(TransientError, RuntimeError):
+    """The builder failed (a registry, network or daemon hiccup, most often): retried, then relaunched."""
 
 
 @dataclass(frozen=True)

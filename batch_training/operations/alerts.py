@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 logger = logging.getLogger("batch_training.alerts")
 
-ALERT_KINDS = ("retries_exhausted", "data_failure", "gate_rejected", "smoke_test_failed", "model_stale", "code_failure")
+ALERT_KINDS = ("retries_exhausted", "data_failure", "gate_rejected", "smoke_test_failed", "model_stale", "code_failure",
+               "config_failure", "infrastructure_failure", "source_stale")
 SINK_KINDS = ("webhook", "log")
 MAX_RETRY_AFTER_S = 30.0  # a rate-limited webhook's Retry-After is honoured up to this
 
@@ -37,20 +38,37 @@ class Alert:
     text: str
     spec: str
     run_url: str | None = None
-    ledger_id: int | None = None
+    ledger_id: int | None = None  # the first of ledger_ids (or the only one)
     details: dict[str, Any] = field(default_factory=dict)
+    failure_class: str | None = None
+    days: str = ""  # the partitions concerned, "2013-01-01..2013-01-03, 2013-01-05"
+    ledger_ids: tuple[int, ...] = ()
+    hint: str = ""  # what to do about it
+    link: str | None = None  # a further page to look at (e.g. the recovery backfill)
 
     def __post_init__(self) -> None:
         if self.kind not in ALERT_KINDS:
             raise ValueError(f"unknown alert kind {self.kind!r} (one of {', '.join(ALERT_KINDS)})")
+        if self.ledger_id is not None and not self.ledger_ids:
+            object.__setattr__(self, "ledger_ids", (self.ledger_id,))
+        if self.ledger_id is None and self.ledger_ids:
+            object.__setattr__(self, "ledger_id", self.ledger_ids[0])
 
     def summary(self) -> str:
-        """The plain-text message: title, text, then the run link and ledger entry when there are."""
+        """The plain-text message: title, text, then class, days, links, ledger entries and what to do."""
         lines = [self.title, self.text]
+        if self.failure_class:
+            lines.append(f"class: {self.failure_class}")
+        if self.days:
+            lines.append(f"days: {self.days}")
         if self.run_url:
             lines.append(f"run: {self.run_url}")
-        if self.ledger_id is not None:
-            lines.append(f"ledger: #{self.ledger_id}")
+        if self.link:
+            lines.append(f"see: {self.link}")
+        if self.ledger_ids:
+            lines.append("ledger: " + ", ".join(f"#{i}" for i in self.ledger_ids))
+        if self.hint:
+            lines.append(f"what to do: {self.hint}")
         return "\n".join(line for line in lines if line)
 
 
@@ -62,12 +80,14 @@ class AlertSink(ABC):
 
 
 class LogAlertSink(AlertSink):
-    """One WARNING line per alert on the ``batch_training.alerts`` logger."""
+    """One WARNING line per alert on the ``batch_training.alerts`` logger, with everything the
+    webhook carries: spec, kind, class, days, ledger ids, run link, what to do."""
 
     def send(self, alert: Alert) -> None:
-        ledger = f"#{alert.ledger_id}" if alert.ledger_id is not None else "-"
-        logger.warning("alert %s [%s]: %s (run: %s, ledger: %s)", alert.kind, alert.spec,
-                       " ".join(alert.title.split()), alert.run_url or "-", ledger)
+        title = " ".join(alert.title.split())
+        rest = alert.summary().removeprefix(alert.title).splitlines()
+        logger.warning("alert %s [%s]: %s", alert.kind, alert.spec,
+                       " | ".join([title] + [" ".join(line.split()) for line in rest if line.strip()]))
 
     def __repr__(self) -> str:
         return "LogAlertSink()"
@@ -145,10 +165,16 @@ def alert_sink(kind: str, url: str | None = None) -> AlertSink:
 def payload(alert: Alert) -> dict[str, Any]:
     """The JSON body: Slack's ``text`` (fallback and notifications) and ``blocks``, plus the raw fields."""
     fields = [f"*spec:* {_escape(alert.spec)}", f"*kind:* {alert.kind}"]
+    if alert.failure_class:
+        fields.append(f"*class:* {alert.failure_class}")
+    if alert.days:
+        fields.append(f"*days:* {_escape(alert.days)}")
     if alert.run_url:
         fields.append(f"*run:* <{alert.run_url}|open in Dagster>")
-    if alert.ledger_id is not None:
-        fields.append(f"*ledger:* #{alert.ledger_id}")
+    if alert.link:
+        fields.append(f"*see:* <{alert.link}|open>")
+    if alert.ledger_ids:
+        fields.append("*ledger:* " + ", ".join(f"#{i}" for i in alert.ledger_ids))
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text",
                                                                   "text": alert.title[:150] or alert.kind}}]
     if alert.text.strip():  # Slack refuses a section without text
@@ -158,7 +184,9 @@ def payload(alert: Alert) -> dict[str, Any]:
         "text": _escape(alert.summary()),
         "blocks": blocks,
         "batch_training": {"kind": alert.kind, "spec": alert.spec, "run_url": alert.run_url,
-                           "ledger_id": alert.ledger_id, "details": alert.details},
+                           "ledger_id": alert.ledger_id, "ledger_ids": list(alert.ledger_ids),
+                           "failure_class": alert.failure_class, "days": alert.days, "hint": alert.hint,
+                           "link": alert.link, "details": alert.details},
     }
 
 

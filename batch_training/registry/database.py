@@ -20,7 +20,10 @@ from urllib.parse import quote, quote_plus
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
-from batch_training.registry.model import ConflictError, RegistryError
+from batch_training.errors import CONFIG, TRANSIENT
+from batch_training.libpq import connect_failure_class, sqlstate_class
+from batch_training.registry.migrations import migrate  # (declares the ledger's table too)
+from batch_training.registry.model import ConflictError, RegistryConfigError, RegistryError, RegistryUnavailable
 from batch_training.urls import redact_url
 from batch_training.registry.schema import metadata, model_versions
 
@@ -115,6 +118,7 @@ class Database:
                 if self.dialect == "postgresql":  # two first users must not both CREATE TABLE
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
                 metadata.create_all(conn, checkfirst=True)
+                migrate(conn, self.dialect)
             self._schema_ready = True
 
     def dispose(self) -> None:
@@ -138,7 +142,13 @@ class Database:
         detail = self.scrub(_first_line(getattr(exc, "orig", None) or exc))
         if _is_conflict(exc):
             return ConflictError(f"concurrent change in the registry ({self.redacted}): {detail}")
-        return RegistryError(f"registry database {self.redacted} failed: {detail}")
+        text = f"registry database {self.redacted} failed: {detail}"
+        orig = getattr(exc, "orig", None)
+        state = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+        found = sqlstate_class(state) if state else None
+        if found is None and isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+            found = connect_failure_class(detail) if self.dialect == "postgresql" else _sqlite_class(detail)
+        return {CONFIG: RegistryConfigError, TRANSIENT: RegistryUnavailable}.get(found, RegistryError)(text)
 
 
 def _is_conflict(exc: sa.exc.SQLAlchemyError) -> bool:
@@ -148,6 +158,11 @@ def _is_conflict(exc: sa.exc.SQLAlchemyError) -> bool:
     if getattr(orig, "pgcode", None) in _PG_CONFLICT_CODES or getattr(orig, "sqlstate", None) in _PG_CONFLICT_CODES:
         return True
     return isinstance(exc, sa.exc.OperationalError) and "database is locked" in str(orig)
+
+
+def _sqlite_class(detail: str) -> str:
+    """SQLite's operational errors: a file that cannot be opened is a setting; the rest is transient."""
+    return CONFIG if "unable to open database file" in detail else TRANSIENT
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -4,8 +4,14 @@ An entry names the spec, job, asset and partition, the failure class (``transien
 ``gate``, ``code``), a one-paragraph error summary, the failing run and where its log is, how many
 times it was relaunched, and its status:
 
-``open`` --mark_rekicked--> ``rekicked`` --record/reopen (failed again)--> ``open``
+``open`` --request_relaunch--> ``open`` with a pending relaunch key --mark_rekicked (the run exists)--> ``rekicked``
+``rekicked`` --record/reopen (failed again)--> ``open``
 ``open``/``rekicked`` --resolve (a later run succeeded)--> ``resolved``;  --ignore (with a reason)--> ``ignored``
+
+A relaunch is two steps, so that none can be lost: the sensor first records the request's key on
+the entries (they stay open, but are no longer due), and only once a run carrying that key
+demonstrably exists are they marked re-kicked with the run's id. A request whose run never appeared
+(the daemon died in between) is requested again with the same key on the next tick.
 
 Recording is idempotent: the same run's failure of a partition is recorded once, however often a
 sensor sees it (``failed_runs`` keeps every run recorded). A partition that is still open or
@@ -64,11 +70,12 @@ class Ledger:
 
     # -- recording -----------------------------------------------------------------------------
     def record(self, *, spec: str, job: str, asset: str, partition: str, failure_class: str, error: str,
-               run_id: str, log_ref: str, next_attempt_at: dt.datetime | None = None) -> tuple[Failure, bool]:
-        """Record that ``run_id`` failed to materialize ``asset``/``partition``; ``(entry, created)``.
+               run_id: str, log_ref: str, next_attempt_at: dt.datetime | None = None) -> tuple[Failure, str]:
+        """Record that ``run_id`` failed to materialize ``asset``/``partition``; ``(entry, outcome)``
+        with outcome ``"created"``, ``"updated"`` or ``"seen"``.
 
-        The same run's failure again returns its entry untouched (``False``). An open or re-kicked
-        entry of the partition is updated instead of adding a second one (``False``): its error,
+        The same run's failure again returns its entry untouched (``"seen"``). An open or re-kicked
+        entry of the partition is updated instead of adding a second one (``"updated"``): its error,
         class, job, run, log and next attempt become this failure's, and a re-kicked one is open again.
         """
         values = {
@@ -108,7 +115,7 @@ class Ledger:
         (or not set), the longest waiting first."""
         at = _when(now, "now")
         query = sa.select(failures).where(
-            failures.c.status == OPEN,
+            failures.c.status == OPEN, failures.c.relaunch_key.is_(None),
             sa.or_(failures.c.next_attempt_at.is_(None), failures.c.next_attempt_at <= at),
         ).order_by(sa.func.coalesce(failures.c.next_attempt_at, failures.c.created_at), failures.c.id)
         if failure_class is not None:
@@ -116,7 +123,31 @@ class Ledger:
         with self._db.read() as conn:
             return [from_row(r) for r in conn.execute(query)]
 
+    def pending(self) -> list[Failure]:
+        """Open entries with a relaunch requested but not yet seen to exist, oldest request first."""
+        query = sa.select(failures).where(failures.c.status == OPEN, failures.c.relaunch_key.is_not(None)) \
+            .order_by(failures.c.relaunch_requested_at, failures.c.id)
+        with self._db.read() as conn:
+            return [from_row(r) for r in conn.execute(query)]
+
     # -- transitions ---------------------------------------------------------------------------
+    def request_relaunch(self, ids: Sequence[int], key: str, at: dt.datetime) -> list[Failure]:
+        """A relaunch with request key ``key`` is being asked for these open entries: they are no
+        longer due, and wait for the run to appear (``mark_rekicked``). All or none."""
+        ids = list(dict.fromkeys(_id(i) for i in ids))
+        key, at = non_empty(key, "relaunch key"), _when(at, "at")
+        with self._db.write() as conn:
+            rows = {f.id: f for f in _locked(conn, failures.c.id.in_(ids))}
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                raise NotFoundError(f"no ledger entries {missing}")
+            wrong = [f"#{f.id} is {f.status}" for f in rows.values() if f.status != OPEN]
+            if wrong:
+                raise RegistryError(f"only open entries can be relaunched: {', '.join(wrong)}")
+            conn.execute(sa.update(failures).where(failures.c.id.in_(ids)).values(
+                relaunch_key=key, relaunch_requested_at=at, updated_at=now()))
+            return [_get(conn, i) for i in ids]
+
     def mark_rekicked(self, ids: Sequence[int], run_id: str,
                       next_attempt_at: dt.datetime | None = None) -> list[Failure]:
         """Run ``run_id`` relaunches these open (or re-kicked) entries: each counts one more attempt.
@@ -139,7 +170,7 @@ class Ledger:
             if todo:
                 conn.execute(sa.update(failures).where(failures.c.id.in_(todo)).values(
                     attempts=failures.c.attempts + 1, status=REKICKED, last_run_id=run_id,
-                    next_attempt_at=next_at, updated_at=now()))
+                    next_attempt_at=next_at, relaunch_key=None, relaunch_requested_at=None, updated_at=now()))
             return [_get(conn, i) for i in ids]
 
     def reopen(self, id: int, error: str, run_id: str, next_attempt_at: dt.datetime | None, *,
@@ -169,7 +200,7 @@ class Ledger:
                              failures.c.partition_key == _partition(partition), failures.c.status.in_(ACTIVE))
             for entry in active:
                 _update(conn, entry, status=RESOLVED, reason=f"resolved by successful run {run_id}",
-                        last_run_id=run_id, next_attempt_at=None)
+                        last_run_id=run_id, next_attempt_at=None, **_NOT_PENDING)
             return [_get(conn, entry.id) for entry in active]
 
     def ignore(self, id: int, reason: str) -> Failure:
@@ -182,7 +213,7 @@ class Ledger:
                 return entry
             if entry.status == RESOLVED:
                 raise RegistryError(f"ledger entry #{id} is already resolved ({entry.reason}); not ignoring it")
-            _update(conn, entry, status=IGNORED, reason=reason, next_attempt_at=None)
+            _update(conn, entry, status=IGNORED, reason=reason, next_attempt_at=None, **_NOT_PENDING)
             return _get(conn, id)
 
 
@@ -203,22 +234,26 @@ def summarize(error: str) -> str:
 
 
 # -- statements (all run inside the caller's transaction) -------------------------------------------
-def _record(conn: Connection, values: dict[str, Any]) -> tuple[Failure, bool]:
+_NOT_PENDING = {"relaunch_key": None, "relaunch_requested_at": None}
+
+
+def _record(conn: Connection, values: dict[str, Any]) -> tuple[Failure, str]:
     run_id = values["run_id"]
     entries = _locked(conn, failures.c.spec == values["spec"], failures.c.asset == values["asset"],
                       failures.c.partition_key == values["partition_key"])
     seen = next((f for f in entries if run_id in f.failed_runs), None)
     if seen is not None:
-        return seen, False
+        return seen, "seen"
     active = next((f for f in entries if f.status in ACTIVE), None)
     if active is not None:
+        # a pending relaunch stays pending: its run, once seen, still counts as an attempt
         _update(conn, active, status=OPEN, last_run_id=run_id, failed_runs=_with_run(active.failed_runs, run_id),
                 **{k: values[k] for k in ("job", "failure_class", "error", "run_id", "log_ref", "next_attempt_at")})
-        return _get(conn, active.id), False
+        return _get(conn, active.id), "updated"
     at = now()
     inserted = conn.execute(sa.insert(failures).values(
         **values, failed_runs=[run_id], attempts=0, status=OPEN, created_at=at, updated_at=at))
-    return _get(conn, inserted.inserted_primary_key[0]), True
+    return _get(conn, inserted.inserted_primary_key[0]), "created"
 
 
 def _locked(conn: Connection, *where: Any) -> list[Failure]:

@@ -18,10 +18,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from batch_training.errors import FAILURE_CLASSES
 from batch_training.registry.schema import metadata
 from batch_training.registry.values import utc
 
-FAILURE_CLASSES = ("transient", "data", "gate", "code")
 OPEN, REKICKED, RESOLVED, IGNORED = "open", "rekicked", "resolved", "ignored"
 STATUSES = (OPEN, REKICKED, RESOLVED, IGNORED)
 ACTIVE = (OPEN, REKICKED)  # still failing: at most one such entry per (spec, asset, partition)
@@ -54,6 +54,9 @@ failures = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
     sa.Column("last_run_id", sa.String(200)),  # the latest run that touched it: a relaunch, a failure, a success
+    # a relaunch requested but not yet seen to exist: its request key and when it was asked for
+    sa.Column("relaunch_key", sa.String(400)),
+    sa.Column("relaunch_requested_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint(f"status IN ({_one_of(STATUSES)})", name="ck_failure_ledger_status"),
     sa.CheckConstraint(f"failure_class IN ({_one_of(FAILURE_CLASSES)})", name="ck_failure_ledger_class"),
     sa.CheckConstraint("attempts >= 0", name="ck_failure_ledger_attempts"),
@@ -92,11 +95,13 @@ class Failure:
     next_attempt_at: dt.datetime | None
     last_run_id: str | None  # the latest run that touched it: a relaunch, a failure or the success
     failed_runs: tuple[str, ...] = ()  # every failing run recorded, oldest first
+    relaunch_key: str | None = None  # a relaunch requested, not yet seen to exist
+    relaunch_requested_at: dt.datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly: times as ISO strings."""
         out = dataclasses.asdict(self)
-        for name in ("created_at", "updated_at", "next_attempt_at"):
+        for name in ("created_at", "updated_at", "next_attempt_at", "relaunch_requested_at"):
             out[name] = out[name].isoformat() if out[name] is not None else None
         out["failed_runs"] = list(self.failed_runs)
         return out
@@ -111,4 +116,6 @@ def from_row(row: Any) -> Failure:
         updated_at=utc(m["updated_at"]),
         next_attempt_at=utc(m["next_attempt_at"]) if m["next_attempt_at"] is not None else None,
         last_run_id=m["last_run_id"], failed_runs=tuple(m["failed_runs"] or ()),
+        relaunch_key=m["relaunch_key"],
+        relaunch_requested_at=utc(m["relaunch_requested_at"]) if m["relaunch_requested_at"] is not None else None,
     )

@@ -7,6 +7,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from batch_training.errors import CONFIG, TRANSIENT, PlatformError
+
 CANDIDATE, PRODUCTION, REJECTED, ARCHIVED = "candidate", "production", "rejected", "archived"
 STATUSES = (CANDIDATE, PRODUCTION, REJECTED, ARCHIVED)
 
@@ -17,8 +19,21 @@ CONTENT_FIELDS = (
 )
 
 
-class RegistryError(Exception):
-    """The registry refused a request, or its database could not answer."""
+class RegistryError(PlatformError):
+    """The registry refused a request (a caller's mistake, so a bug where code asked)."""
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry's database could not answer this time (refused, dropped, restarting): retry."""
+
+    failure_class = TRANSIENT
+
+
+class RegistryConfigError(RegistryError):
+    """The registry's database refused the settings (credentials, database name, options)."""
+
+    failure_class = CONFIG
+    hint = "check BATCH_TRAINING_REGISTRY_URL (user, password, database, options)"
 
 
 class NotFoundError(RegistryError, KeyError):
@@ -30,6 +45,8 @@ class NotFoundError(RegistryError, KeyError):
 
 class ConflictError(RegistryError):
     """A concurrent change won (e.g. another promotion of the same spec); re-read and retry if still wanted."""
+
+    failure_class = TRANSIENT
 
 
 @dataclass(frozen=True)

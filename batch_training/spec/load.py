@@ -8,10 +8,11 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from batch_training.errors import ConfigurationError
 from batch_training.spec.model import FieldError, TrainingSpec
 
 
-class SpecError(ValueError):
+class SpecError(ConfigurationError, ValueError):
     """A spec file that cannot be used; the message names the file, the field and why."""
 
 

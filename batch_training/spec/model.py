@@ -52,6 +52,10 @@ class ColumnContract(_Strict):
         default=None,
         description="lossless repairs applied to text values; default: both for numbers, whitespace for strings",
     )
+    raw_type: str | None = Field(
+        default=None,
+        description="the DWH type this column must arrive as, named as Arrow names it (int64, string, "
+                    "timestamp[us, tz=UTC]); default: the type first seen. Another type fails schema_drift")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ColumnContract":
@@ -78,7 +82,11 @@ class SourceSpec(_Strict):
 
     table: str
     partition_column: str = Field(description="a DATE (or TIMESTAMP) column that names each row's day")
-    timezone: str = "UTC"
+    timezone: str = Field(default="UTC", description="the days' timezone: a row's day is its local calendar day here")
+    naive_timestamps: Literal["local", "utc"] = Field(
+        default="local",
+        description="what a timestamp without a time zone means: wall-clock time in `timezone` (local) or in "
+                    "UTC; a timestamp with a time zone is an instant either way")
     first_day: dt.date
     last_day: dt.date | None = Field(default=None, description="last day with data; open-ended when absent")
     allow_empty_days: bool = False
@@ -131,7 +139,8 @@ class ScheduleSpec(_Strict):
     """When the daily run starts (in the source's timezone): it ingests the day before, then trains as of today."""
 
     cron: str = Field(default="0 6 * * *", description="a 5-field cron expression")
-    max_model_age_days: int = Field(default=3, ge=1, description="the production model's as-of day may be this old")
+    max_model_age_days: int = Field(default=3, ge=1, description="days of ingested data the production model may lag")
+    max_source_lag_days: int = Field(default=1, ge=0, description="days the DWH may be behind yesterday (production)")
 
     @field_validator("cron")
     @classmethod

@@ -63,6 +63,10 @@ class PartitionStore:
     def exists(self, spec: str, asset: str, day: dt.date | str) -> bool:
         return self.path(spec, asset, day).exists()
 
+    def reference_path(self, spec: str, asset: str) -> Path:
+        """The asset's reference file (e.g. the raw types first seen), beside its partitions."""
+        return self.root / spec / asset / "_schema.json"
+
     def artifact_dir(self, spec: str, asset: str, key: dt.date | str) -> Path:
         """Folder of a multi-file artifact of one partition (``<root>/<spec>/<asset>/<key>/``)."""
         return self.root / spec / asset / (key.isoformat() if isinstance(key, dt.date) else key)

@@ -1,18 +1,26 @@
 """Extract days from the DWH: a span of days is read in chunks of whole days, one query per chunk,
-and cut into one Arrow table per day. Memory is bounded by a chunk, never by the table."""
+and cut into one Arrow table per day. Memory is bounded by a chunk, never by the table.
+
+The meaning of the partition column's values (``batch_training.timestamps``) is decided once from
+its DWH type and the spec, and both the query's bounds and the day split use it, so every row of the
+DWH falls in exactly one day. Each chunk is read and counted in one snapshot of the DWH: the DWH's own
+``count(*)`` of the chunk must equal the rows extracted (the conservation check); when it does not,
+the DWH's own per-day counts say which days differ.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from batch_training.spec.identifiers import check_identifier, check_table_name, quote_identifier
 from batch_training.spec.model import SourceSpec
-from batch_training.warehouse.base import Warehouse
+from batch_training.timestamps import DayKind, NotTemporal, day_bounds, day_kind, day_numbers, day_of_number
+from batch_training.warehouse.base import Warehouse, WarehouseConfigError
 
 
 def day_chunks(first: dt.date, last: dt.date, chunk_days: int) -> Iterator[tuple[dt.date, dt.date]]:
@@ -24,48 +32,90 @@ def day_chunks(first: dt.date, last: dt.date, chunk_days: int) -> Iterator[tuple
         start = end + dt.timedelta(days=1)
 
 
-def _bounds(source: SourceSpec, first: dt.date, last: dt.date, column_is_timestamp: bool) -> tuple:
-    upper = last + dt.timedelta(days=1)
-    if not column_is_timestamp:
-        return first, upper
-    tz = ZoneInfo(source.timezone)
-    return (dt.datetime.combine(first, dt.time(), tz), dt.datetime.combine(upper, dt.time(), tz))
-
-
-def day_numbers(column: pa.ChunkedArray, timezone: str) -> np.ndarray:
-    """Days since 1970-01-01 (int32) of each value of a date or timestamp column, in the spec's timezone."""
-    if pa.types.is_timestamp(column.type):
-        if column.type.tz is None:  # naive timestamps are taken as local time of the spec's timezone
-            column = pc.assume_timezone(column, timezone)
-        column = pc.local_timestamp(column.cast(pa.timestamp(column.type.unit, tz=timezone)))
-    return column.cast(pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False)
-
-
-def split_by_day(table: pa.Table, partition_column: str, timezone: str) -> dict[str, pa.Table]:
+def split_by_day(table: pa.Table, partition_column: str, timezone: str, kind: DayKind | None = None) -> dict[str, pa.Table]:
     """Cut a table into one table per day of its partition column. Rows arrive ordered by the
     partition column (the extract asks for it), so this is usually slices of the table as it is;
-    otherwise one stable sort first."""
+    otherwise one stable sort first. Rows without a partition value are not a day's (the extract's
+    bounds never return them)."""
     if table.num_rows == 0:
         return {}
-    days = day_numbers(table.column(partition_column), timezone)
+    column = table.column(partition_column)
+    days = day_numbers(column, kind or day_kind(column.type), timezone)
     if days.size > 1 and np.any(days[1:] < days[:-1]):
         order = np.argsort(days, kind="stable")
         table, days = table.take(pa.array(order)), days[order]
     starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
     ends = np.r_[starts[1:], days.size]
-    epoch = dt.date(1970, 1, 1)
-    return {(epoch + dt.timedelta(days=int(days[a]))).isoformat(): table.slice(a, b - a) for a, b in zip(starts, ends)}
+    missing = np.iinfo(np.int32).min
+    return {day_of_number(days[a]).isoformat(): table.slice(a, b - a) for a, b in zip(starts, ends) if days[a] != missing}
 
 
-def extract_days(
-    warehouse: Warehouse, source: SourceSpec, first: dt.date, last: dt.date, column_is_timestamp: bool = False
-) -> Iterator[tuple[dt.date, pa.Table]]:
-    """Yield ``(day, rows)`` for every day first..last, an empty table for a day with no rows."""
+@dataclass
+class Chunk:
+    """The days of one query, each with its rows (an empty table for a day without rows)."""
+
+    first: dt.date
+    last: dt.date
+    days: dict[dt.date, pa.Table]
+    dwh_rows: int                                   # the DWH's count(*) of the chunk's bounds
+    dwh_by_day: dict[str, int] = field(default_factory=dict)  # the DWH's per-day counts, when they disagree
+
+    @property
+    def rows(self) -> int:
+        return sum(t.num_rows for t in self.days.values())
+
+    @property
+    def conserved(self) -> bool:
+        return self.rows == self.dwh_rows
+
+    def dwh_rows_of(self, day: dt.date) -> int:
+        """The DWH's count for one day (its share of the total when the totals agree)."""
+        return self.dwh_by_day.get(day.isoformat(), 0) if self.dwh_by_day else self.days[day].num_rows
+
+
+def partition_kind(warehouse: Warehouse, source: SourceSpec) -> DayKind:
+    """How the partition column's DWH type maps to days (a query that returns no rows)."""
+    schema = warehouse.schema_of(source.table)
+    if source.partition_column not in schema.names:
+        raise WarehouseConfigError(f"table {source.table} has no partition column {source.partition_column!r} "
+                                   f"(it has {', '.join(schema.names)})")
+    try:
+        return day_kind(schema.field(source.partition_column).type, source.naive_timestamps)
+    except NotTemporal as exc:
+        raise WarehouseConfigError(f"partition column {source.table}.{source.partition_column}: {exc}; "
+                                   "it must be a DATE or TIMESTAMP in the DWH") from None
+
+
+def extract_chunks(warehouse: Warehouse, source: SourceSpec, first: dt.date, last: dt.date,
+                   kind: DayKind | None = None) -> Iterator[Chunk]:
+    """Chunks of ``extract_chunk_days`` days covering first..last, each read and counted in one snapshot."""
+    kind = kind or partition_kind(warehouse, source)
     for chunk_first, chunk_last in day_chunks(first, last, source.extract_chunk_days):
-        lower, upper = _bounds(source, chunk_first, chunk_last, column_is_timestamp)
-        table = warehouse.read_between(source.table, source.partition_column, lower, upper)
-        by_day = split_by_day(table, source.partition_column, source.timezone)
-        day = chunk_first
+        lower, upper = day_bounds(kind, source.timezone, chunk_first, chunk_last)
+        with warehouse.snapshot():
+            table = warehouse.read_between(source.table, source.partition_column, lower, upper)
+            counted = warehouse.count_between(source.table, source.partition_column, lower, upper)
+            by_dwh = {} if counted == table.num_rows else warehouse.count_by_day(
+                source.table, source.partition_column, lower, upper, kind, source.timezone)
+        by_day = split_by_day(table, source.partition_column, source.timezone, kind)
+        days, day = {}, chunk_first
         while day <= chunk_last:
-            yield day, by_day.pop(day.isoformat(), table.schema.empty_table())
+            days[day] = by_day.pop(day.isoformat(), table.schema.empty_table())
             day += dt.timedelta(days=1)
+        yield Chunk(chunk_first, chunk_last, days, counted, by_dwh)
+
+
+def extract_days(warehouse: Warehouse, source: SourceSpec, first: dt.date, last: dt.date) -> Iterator[tuple[dt.date, pa.Table]]:
+    """Yield ``(day, rows)`` for every day first..last, an empty table for a day with no rows."""
+    for chunk in extract_chunks(warehouse, source, first, last):
+        yield from chunk.days.items()
+
+
+def newest_day(warehouse: Warehouse, source: SourceSpec) -> dt.date | None:
+    """The latest day the DWH table holds (its partition column's maximum, as a local day)."""
+    column = quote_identifier(check_identifier(source.partition_column, "partition column"))
+    newest = warehouse.query(f"SELECT max({column}) AS newest FROM {quote_identifier(check_table_name(source.table))}",
+                             doing=f"reading the newest day of {source.table}").column("newest")
+    if newest.null_count == len(newest):
+        return None
+    return day_of_number(day_numbers(newest, day_kind(newest.type, source.naive_timestamps), source.timezone)[0])

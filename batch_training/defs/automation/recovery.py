@@ -1,74 +1,35 @@
-"""The recovery sensor: failed runs of this code location become ledger entries per failed partition;
-transient ones are relaunched (after a backoff, within an attempt budget) as single runs over
-contiguous ranges of exactly the failed partitions; everything else raises one alert.
+"""The recovery sensor: an adapter over ``batch_training.operations`` and the failure ledger.
 
-Each tick: (1) read new run failures after the cursor (kept by Dagster across daemon restarts),
-(2) resolve ledger entries whose partition has since materialized, (3) relaunch what is due.
-A relaunch's run key names its ledger entries and attempt, so the same work is never launched twice.
+Each tick:
+1. marks failed the runs of this host whose process is gone (a killed CLI run);
+2. confirms relaunches asked for earlier: an entry becomes re-kicked only once a run carrying its
+   relaunch key exists, and a request whose run never appeared (the daemon died) is asked again;
+3. records every new run failure of this code location in the ledger, one entry per failed
+   partition, alerting on what is new (``record.py``), and continues the days of a range that only
+   waited on another day's failure;
+4. resolves ledger entries whose partition has since materialized in a successful run;
+5. relaunches what is due (transient failures, after a backoff, within the attempt budget) as
+   single runs over contiguous ranges of exactly the failed partitions.
+
+The cursor (kept by Dagster across daemon restarts) only moves when a tick completes, so a tick that
+dies is done again: recording is idempotent, and relaunches and continuations carry run keys.
 """
 
 import datetime as dt
-from dataclasses import dataclass
 
 import dagster as dg
 from dagster import DagsterEventType
 
-from batch_training.alerts import Alert, AlertError
-from batch_training.defs.automation.schedule import TRIGGER_TAG
+from batch_training.defs.automation.plans import JobPlan, plan_for
+from batch_training.defs.automation.reaper import reap_dead_runs
+from batch_training.defs.automation.record import record_failed_run
 from batch_training.defs.resources import AlertsResource, LedgerResource
-from batch_training.faults import DATA, GATE, TRANSIENT, classify, summary
-from batch_training.recovery import budget_left, contiguous_ranges, next_attempt_at
+from batch_training.errors import TRANSIENT
+from batch_training.operations import tags
+from batch_training.operations.planner import Relaunch, budget_left, contiguous_ranges, plan_relaunches
 from batch_training.settings import Settings
 
-LEDGER_TAG = "batch_training/ledger_ids"
-
-
-@dataclass(frozen=True)
-class JobPlan:
-    """One job of a spec: its steps in order, each with the asset keys it materializes."""
-
-    spec: str
-    job: str
-    partitions_def: dg.PartitionsDefinition
-    steps: list[tuple[str, list[dg.AssetKey]]]   # (op name, asset keys) in execution order
-
-    def asset_of(self, op_name: str) -> dg.AssetKey | None:
-        return next((keys[0] for op, keys in self.steps if op == op_name), None)
-
-    def from_asset(self, asset: dg.AssetKey) -> list[dg.AssetKey]:
-        """This asset's step and every later step of the job (what its failure skipped)."""
-        index = next(i for i, (_, keys) in enumerate(self.steps) if asset in keys)
-        return [key for _, keys in self.steps[index:] for key in keys]
-
-
-def _planned_partitions(run: dg.DagsterRun, plan: JobPlan) -> list[str]:
-    if "dagster/partition" in run.tags:
-        return [run.tags["dagster/partition"]]
-    start, end = run.tags.get("dagster/asset_partition_range_start"), run.tags.get("dagster/asset_partition_range_end")
-    if start and end:
-        return list(plan.partitions_def.get_partition_keys_in_range(dg.PartitionKeyRange(start, end)))
-    return []
-
-
-def _failed(instance: dg.DagsterInstance, run: dg.DagsterRun, plan: JobPlan):
-    """(asset of the first failed step, its partitions not materialized by this run, the step's error)."""
-    failures = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_FAILURE).records
-    if not failures:
-        return None
-    event = failures[0].event_log_entry.dagster_event
-    asset = plan.asset_of(event.step_key)
-    if asset is None:
-        return None
-    error = event.event_specific_data.error
-    planned = _planned_partitions(run, plan)
-    if classify(error) in (DATA, GATE):
-        return asset, planned, error  # a blocking check fails after the materialization is recorded
-    made = {(r.event_log_entry.dagster_event.asset_key, r.event_log_entry.dagster_event.partition)
-            for r in instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records}
-    return asset, [p for p in planned if (asset, p) not in made], error
-
-
-_ALERT_KIND = {DATA: "data_failure", GATE: "gate_rejected"}
+CONTINUED = "batch_training/continued"  # set on a failed run whose held-back days were run in process
 
 
 def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, status: dg.DefaultSensorStatus):
@@ -76,137 +37,114 @@ def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, 
 
     @dg.sensor(
         name="recovery", jobs=jobs, minimum_interval_seconds=60, default_status=status,
-        description="Finds failed runs of this code location, records each failed partition in the ledger, "
-                    "relaunches transient failures (backoff, attempt budget) as single runs over contiguous ranges "
-                    "of exactly those partitions, and alerts on data, gate and code failures and on spent budgets.",
+        description="Records every failed partition of this code location in the failure ledger, relaunches "
+                    "transient failures (backoff, attempt budget) as single runs over contiguous ranges of exactly "
+                    "those partitions, continues the days a failure held back, and alerts on data, gate, "
+                    "configuration, infrastructure and code failures and on spent budgets.",
     )
     def recovery(context: dg.SensorEvaluationContext, ledger: LedgerResource, alerts: AlertsResource):
         now = dt.datetime.now(dt.timezone.utc)
+        instance = context.instance
+        reap_dead_runs(instance)
         sink = alerts.sink()
+        requests: list[dg.RunRequest] = []
         with ledger.open() as book:
-            changes = context.instance.fetch_run_status_changes(
-                DagsterEventType.RUN_FAILURE, limit=50, cursor=context.cursor, ascending=True)
+            # relaunches asked for earlier are confirmed first, so a relaunch that has already failed
+            # counts as an attempt before its failure is recorded
+            requests += confirm_pending(instance, book, by_job, context.log)
+            changes = instance.fetch_run_status_changes(DagsterEventType.RUN_FAILURE, limit=50,
+                                                        cursor=context.cursor, ascending=True)
             for record in changes.records:
-                run = context.instance.get_run_by_id(record.event_log_entry.run_id)
-                if run is None or run.tags.get("dagster/will_retry") == "true":
+                run = instance.get_run_by_id(record.event_log_entry.run_id)
+                if run is None or run.tags.get(tags.WILL_RETRY) == "true":
                     continue
-                plan = _plan_for(context.instance, run, by_job)
-                if plan is not None:
-                    _record_failure(context, book, sink, run, plan, settings, now)
-            _resolve(context.instance, book)
-            requests = _relaunch(book, by_job, settings, now)
-            return dg.SensorResult(run_requests=requests, cursor=changes.cursor or context.cursor)
+                plan = plan_for(instance, run, by_job)
+                if plan is None:
+                    continue
+                recorded = record_failed_run(instance, run, plan, book, sink, settings, now, log=context.log)
+                if recorded and recorded.continue_days and run.tags.get(CONTINUED) != "true":
+                    requests += continuations(plan, run, recorded.run.asset, recorded.continue_days)
+            resolve(instance, book)
+            requests += relaunch_due(book, by_job, settings, now)
+        return dg.SensorResult(run_requests=requests, cursor=changes.cursor or context.cursor)
 
     return recovery
 
 
-# Runs launched from the asset graph ("Materialize") or by dg.materialize use Dagster's implicit jobs.
-_IMPLICIT_JOBS = ("__ASSET_JOB", "__ephemeral_asset_job__")
+def range_tags(first: str, last: str) -> dict[str, str]:
+    return {tags.RANGE_START: first, tags.RANGE_END: last}
 
 
-def _plan_for(instance: dg.DagsterInstance, run: dg.DagsterRun, by_job: dict[str, JobPlan]) -> JobPlan | None:
-    """The plan of a run's job; for an implicit asset job, the plan whose step failed (its relaunch
-    then goes through that named job)."""
-    if run.job_name in by_job:
-        return by_job[run.job_name]
-    if not run.job_name.startswith(_IMPLICIT_JOBS):
-        return None
-    failures = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_FAILURE, limit=1).records
-    if not failures:
-        return None
-    step = failures[0].event_log_entry.dagster_event.step_key
-    return next((plan for plan in by_job.values() if plan.asset_of(step) is not None), None)
+def continuations(plan: JobPlan, run: dg.DagsterRun, failed_asset: str, days: tuple[str, ...]) -> list[dg.RunRequest]:
+    """Run the steps after the failed one for the days that passed (one run per contiguous range)."""
+    selection = plan.after(dg.AssetKey.from_user_string(failed_asset))
+    out = []
+    for first, last in contiguous_ranges(days):
+        run_tags = {tags.TRIGGER: "continuation", tags.CONTINUES: run.run_id, **range_tags(first, last)}
+        out.append(dg.RunRequest(run_key=f"continue-{run.run_id}-{first}-{last}", job_name=plan.job,
+                                 asset_selection=selection, tags=run_tags))
+    return out
 
 
-def _run_url(settings: Settings, run_id: str) -> str:
-    return f"{settings.ui_url.rstrip('/')}/runs/{run_id}"
+def _failed_at(instance: dg.DagsterInstance, entry) -> float:
+    """When the entry's latest failing run started (the entry's creation when the run is unknown)."""
+    record = instance.get_run_record_by_id(entry.run_id)
+    started = record.start_time if record is not None else None
+    return started or record.create_timestamp.timestamp() if record is not None else entry.created_at.timestamp()
 
 
-def _record_failure(context, book, sink, run, plan: JobPlan, settings: Settings, now) -> None:
-    found = _failed(context.instance, run, plan)
-    if found is None:
-        return
-    asset, partitions, error = found
-    failure_class, text = classify(error), summary(error)
-    entries = []
-    for partition in partitions:
-        entry, _ = book.record(
-            spec=plan.spec, job=plan.job, asset=asset.to_user_string(), partition=partition,
-            failure_class=failure_class, error=text, run_id=run.run_id,
-            log_ref=f"dagster run {run.run_id} ({_run_url(settings, run.run_id)})")
-        if entry.status != "open":  # this run was already recorded and its entry has moved on
-            continue
-        if failure_class == TRANSIENT:
-            entry = book.reopen(entry.id, text, run.run_id, next_attempt_at(now, entry.attempts, settings.relaunch_backoff_s))
-        entries.append(entry)
-    context.log.info(f"run {run.run_id} ({plan.job}): {failure_class} failure of {asset.to_user_string()} "
-                     f"for {len(entries)} partition(s): {text[:200]}")
-    if not entries:
-        return
-    first = entries[0]
-    if failure_class != TRANSIENT:
-        kind = _ALERT_KIND.get(failure_class, "code_failure")
-        if failure_class == GATE and "smoke_test" in text:
-            kind = "smoke_test_failed"
-        _send(context, sink, Alert(kind=kind, title=f"{plan.spec}: {failure_class} failure in {plan.job}",
-                        text=f"{asset.to_user_string()} {_days(entries)}: {text[:500]}", spec=plan.spec,
-                        run_url=_run_url(settings, run.run_id), ledger_id=first.id,
-                        details={"ledger_ids": [e.id for e in entries], "class": failure_class}))
-    elif not budget_left(first.attempts, settings.relaunch_budget):
-        _send(context, sink, Alert(kind="retries_exhausted",
-                        title=f"{plan.spec}: {asset.to_user_string()} still failing after {first.attempts} relaunch(es)",
-                        text=f"{_days(entries)}: {text[:500]}; rekick with `batch-training rekick {first.id}` once fixed",
-                        spec=plan.spec, run_url=_run_url(settings, run.run_id), ledger_id=first.id,
-                        details={"ledger_ids": [e.id for e in entries], "attempts": first.attempts}))
-
-
-def _send(context, sink, alert: Alert) -> None:
-    """An alert that cannot be delivered is logged, never allowed to stop recovery."""
-    try:
-        sink.send(alert)
-    except AlertError as exc:
-        context.log.error(f"alert {alert.kind} for ledger #{alert.ledger_id} not delivered: {exc}")
-
-
-def _days(entries) -> str:
-    ranges = contiguous_ranges(e.partition for e in entries)
-    return ", ".join(a if a == b else f"{a}..{b}" for a, b in ranges)
-
-
-def _resolve(instance: dg.DagsterInstance, book) -> None:
+def resolve(instance: dg.DagsterInstance, book) -> None:
+    """Entries whose partition materialized in a successful run after their latest failure are resolved
+    (a blocked materialization, recorded before its check failed, belongs to a failed run)."""
     for entry in book.list(status=("open", "rekicked")):
         key = dg.AssetKey.from_user_string(entry.asset)
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=key, asset_partitions=[entry.partition]), limit=1, ascending=False).records
-        if not records or records[0].timestamp <= entry.updated_at.timestamp():
+        if not records or records[0].run_id in entry.failed_runs or records[0].timestamp <= _failed_at(instance, entry):
             continue
         run = instance.get_run_by_id(records[0].run_id)
-        if run is not None and run.status == dg.DagsterRunStatus.SUCCESS:  # blocked materializations don't count
+        if run is not None and run.status == dg.DagsterRunStatus.SUCCESS:
             book.resolve(spec=entry.spec, asset=entry.asset, partition=entry.partition, run_id=run.run_id)
 
 
-def _relaunch(book, by_job: dict[str, JobPlan], settings: Settings, now) -> list[dg.RunRequest]:
+def request_for(relaunch: Relaunch, plan: JobPlan) -> dg.RunRequest:
+    selection = plan.relaunch_selection(relaunch.asset, relaunch.from_start)
+    run_tags = {tags.TRIGGER: "recovery", tags.LEDGER_IDS: ",".join(map(str, relaunch.ledger_ids)),
+                tags.ATTEMPT: str(relaunch.attempt), tags.RELAUNCH: relaunch.key}
+    if relaunch.first == relaunch.last:
+        return dg.RunRequest(run_key=relaunch.key, job_name=relaunch.job, asset_selection=selection,
+                             partition_key=relaunch.first, tags=run_tags)
+    return dg.RunRequest(run_key=relaunch.key, job_name=relaunch.job, asset_selection=selection,
+                         tags={**run_tags, **range_tags(relaunch.first, relaunch.last)})
+
+
+def _run_of(instance: dg.DagsterInstance, key: str) -> dg.DagsterRun | None:
+    records = instance.get_run_records(dg.RunsFilter(tags={tags.RELAUNCH: key}), limit=1)
+    return records[0].dagster_run if records else None
+
+
+def confirm_pending(instance: dg.DagsterInstance, book, by_job: dict[str, JobPlan], log) -> list[dg.RunRequest]:
+    """Pending relaunches whose run exists become re-kicked; the others are asked for again."""
+    again = []
+    by_key: dict[str, list] = {}
+    for entry in book.pending():
+        by_key.setdefault(entry.relaunch_key, []).append(entry)
+    for key, entries in by_key.items():
+        run = _run_of(instance, key)
+        if run is not None:
+            book.mark_rekicked([e.id for e in entries], run.run_id)
+            continue
+        for relaunch in plan_relaunches(entries):
+            if relaunch.job in by_job:
+                log.warning(f"relaunch {key} was asked for but its run never appeared; asking again")
+                again.append(request_for(relaunch, by_job[relaunch.job]))
+    return again
+
+
+def relaunch_due(book, by_job: dict[str, JobPlan], settings: Settings, now: dt.datetime) -> list[dg.RunRequest]:
     due = [e for e in book.due(now, TRANSIENT) if budget_left(e.attempts, settings.relaunch_budget) and e.job in by_job]
-    groups: dict[tuple[str, str], list] = {}
-    for entry in due:
-        groups.setdefault((entry.job, entry.asset), []).append(entry)
     requests = []
-    for (job, asset), entries in sorted(groups.items()):
-        plan = by_job[job]
-        selection = plan.from_asset(dg.AssetKey.from_user_string(asset))
-        for first, last in contiguous_ranges(e.partition for e in entries):
-            chunk = [e for e in entries if first <= e.partition <= last]
-            ids = sorted(e.id for e in chunk)
-            attempt = max(e.attempts for e in chunk) + 1
-            tags = {TRIGGER_TAG: "recovery", LEDGER_TAG: ",".join(map(str, ids)),
-                    "batch_training/attempt": str(attempt)}
-            if first == last:
-                request = dg.RunRequest(run_key=f"recovery-{job}-{first}-{'-'.join(map(str, ids))}-a{attempt}",
-                                        job_name=job, asset_selection=selection, partition_key=first, tags=tags)
-            else:
-                tags |= {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-                request = dg.RunRequest(run_key=f"recovery-{job}-{first}-{last}-{ids[0]}-a{attempt}",
-                                        job_name=job, asset_selection=selection, tags=tags)
-            requests.append(request)
-            book.mark_rekicked(ids, request.run_key)
+    for relaunch in plan_relaunches(due):
+        book.request_relaunch(relaunch.ledger_ids, relaunch.key, now)
+        requests.append(request_for(relaunch, by_job[relaunch.job]))
     return requests

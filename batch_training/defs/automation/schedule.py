@@ -6,9 +6,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from batch_training.defs.training.partitions import as_of_partitions
+from batch_training.operations import tags
 from batch_training.spec import TrainingSpec
 
-TRIGGER_TAG = "batch_training/trigger"
+TRIGGER_TAG = tags.TRIGGER
 
 
 def _in_range(spec: TrainingSpec, day: dt.date) -> bool:

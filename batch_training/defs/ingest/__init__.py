@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from batch_training.defs.partitions import own_selection
+from batch_training.defs.boundary import StepRetries
 from batch_training.defs.ingest.cleansed import build_cleansing_assets
 from batch_training.defs.ingest.raw import build_raw_asset
 from batch_training.spec import TrainingSpec
@@ -13,11 +15,11 @@ def ingest_job_name(spec: TrainingSpec) -> str:
     return f"{spec.name}__ingest"
 
 
-def build_ingest_defs(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> dg.Definitions:
-    assets = [build_raw_asset(spec, retry), build_cleansing_assets(spec)]
+def build_ingest_defs(spec: TrainingSpec, retries: StepRetries | None = None) -> dg.Definitions:
+    assets = [build_raw_asset(spec, retries), build_cleansing_assets(spec)]
     job = dg.define_asset_job(
         ingest_job_name(spec),
-        selection=dg.AssetSelection.assets(*assets),
+        selection=own_selection(assets),
         description=f"Extract and cleanse days of {spec.name}: raw, cleansed, quarantine and their checks.",
     )
     return dg.Definitions(assets=assets, jobs=[job])

@@ -5,7 +5,9 @@ import dagster as dg
 from batch_training.cleansing import checks, cleanse
 from batch_training.cleansing.order import canonical_order
 from batch_training.cleansing.preview import quarantine_preview
+from batch_training.defs.boundary import failure_boundary
 from batch_training.defs.checks import check_result
+from batch_training.defs.days import RangeProgress
 from batch_training.defs.partitions import daily_partitions
 from batch_training.defs.resources import ArtifactStoreResource
 from batch_training.spec import TrainingSpec
@@ -41,37 +43,42 @@ def build_cleansing_assets(spec: TrainingSpec) -> dg.AssetsDefinition:
     )
     def cleanse_days(context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource):
         store = artifacts.partitions()
-        rate: dict[str, checks.Verdict] = {}
-        dups: dict[str, checks.Verdict] = {}
+        progress = RangeProgress(("quarantine_rate", "duplicates"))
         totals = {"rows_raw": 0, "rows_clean": 0, "rows_quarantined": 0, "rows_repaired": 0}
-        for pk in context.partition_keys:
-            result = cleanse(store.read(spec.name, "raw", pk), spec)
-            # sorted by value: the same DWH rows in any order give the same file and data version
-            clean_path = store.write(spec.name, "cleansed", pk, canonical_order(result.clean))
-            quarantine_path = store.write(spec.name, "quarantine", pk, result.quarantine)
-            counts = {"rows_raw": result.rows_raw, "rows_clean": result.rows_clean,
-                      "rows_quarantined": result.rows_quarantined, "rows_repaired": result.rows_repaired}
-            for name, value in counts.items():
-                totals[name] += value
-            context.add_asset_metadata({
-                **counts, "dagster/row_count": result.rows_clean,
-                "repairs": dg.MetadataValue.json(result.repairs),
-                "quarantine_reasons": dg.MetadataValue.json(result.reasons),
-                "path": dg.MetadataValue.path(str(clean_path)),
-            }, asset_key=cleansed_key, partition_key=pk)
-            context.add_asset_metadata({
-                "rows_quarantined": result.rows_quarantined, "dagster/row_count": result.rows_quarantined,
-                "reasons": dg.MetadataValue.json(result.reasons),
-                "preview": dg.MetadataValue.md(quarantine_preview(result.quarantine)),
-                "path": dg.MetadataValue.path(str(quarantine_path)),
-            }, asset_key=quarantine_key, partition_key=pk)
-            rate[pk] = checks.quarantine_rate(result, quality)
-            dups[pk] = checks.duplicates(result, quality)
+        try:
+            with failure_boundary(context, f"cleansing {spec.name}"):
+                for pk in context.partition_keys:
+                    result = cleanse(store.read(spec.name, "raw", pk), spec)
+                    # sorted by value: the same DWH rows in any order give the same file and data version
+                    clean_path = store.write(spec.name, "cleansed", pk, canonical_order(result.clean))
+                    quarantine_path = store.write(spec.name, "quarantine", pk, result.quarantine)
+                    counts = {"rows_raw": result.rows_raw, "rows_clean": result.rows_clean,
+                              "rows_quarantined": result.rows_quarantined, "rows_repaired": result.rows_repaired}
+                    for name, value in counts.items():
+                        totals[name] += value
+                    progress.record(cleansed_key, pk, {
+                        **counts, "dagster/row_count": result.rows_clean,
+                        "repairs": dg.MetadataValue.json(result.repairs),
+                        "quarantine_reasons": dg.MetadataValue.json(result.reasons),
+                        "path": dg.MetadataValue.path(str(clean_path)),
+                    })
+                    progress.record(quarantine_key, pk, {
+                        "rows_quarantined": result.rows_quarantined, "dagster/row_count": result.rows_quarantined,
+                        "reasons": dg.MetadataValue.json(result.reasons),
+                        "preview": dg.MetadataValue.md(quarantine_preview(result.quarantine)),
+                        "path": dg.MetadataValue.path(str(quarantine_path)),
+                    })
+                    progress.judge("quarantine_rate", pk, checks.quarantine_rate(result, quality))
+                    progress.judge("duplicates", pk, checks.duplicates(result, quality))
+        except BaseException:
+            yield from progress.partial()
+            raise
+        progress.attach(context)
         # totals of a range run (a single day already has its own figures)
         run_totals = {f"run_{k}": v for k, v in totals.items()} if len(context.partition_keys) > 1 else {}
         yield dg.MaterializeResult(asset_key=cleansed_key, metadata=run_totals)
         yield dg.MaterializeResult(asset_key=quarantine_key, metadata=run_totals)
-        yield check_result("quarantine_rate", cleansed_key, rate)
-        yield check_result("duplicates", cleansed_key, dups)
+        yield check_result("quarantine_rate", cleansed_key, progress.verdicts["quarantine_rate"])
+        yield check_result("duplicates", cleansed_key, progress.verdicts["duplicates"])
 
     return cleanse_days

@@ -1,20 +1,25 @@
-"""``<spec>/raw``: each day of the source table exactly as the DWH holds it."""
+"""``<spec>/raw``: each day of the source table exactly as the DWH holds it, with the DWH's own
+count of every day checked against what was written."""
 
 import dagster as dg
 
 from batch_training.cleansing import checks
+from batch_training.cleansing.drift import SchemaReference, type_name
+from batch_training.defs.boundary import StepRetries, failure_boundary
 from batch_training.defs.checks import check_result
+from batch_training.defs.days import RangeProgress
 from batch_training.defs.partitions import daily_partitions, day_of
 from batch_training.defs.resources import ArtifactStoreResource, WarehouseResource
-from batch_training.defs.retries import transient_only
 from batch_training.spec import TrainingSpec
-from batch_training.warehouse.extract import extract_days
+from batch_training.warehouse.extract import extract_chunks
+
+RAW_CHECKS = ("schema_drift", "not_empty", "conservation")
 
 
-def build_raw_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
+def build_raw_asset(spec: TrainingSpec, retries: StepRetries | None = None) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "raw"])
     partitions = daily_partitions(spec)
-    is_timestamp = spec.columns[spec.source.partition_column].type == "timestamp"
+    source = spec.source
 
     @dg.asset(
         key=key,
@@ -22,40 +27,52 @@ def build_raw_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> 
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=spec.name,
         kinds={"parquet"},
-        retry_policy=retry,
-        description=f"Each day of DWH table `{spec.source.table}` as the DWH holds it (all columns, "
-                    f"untyped text stays text), split on `{spec.source.partition_column}`.",
+        description=f"Each day of DWH table `{source.table}` as the DWH holds it (all columns, untyped text "
+                    f"stays text), split on `{source.partition_column}` by its local day in {source.timezone}.",
         check_specs=[
             dg.AssetCheckSpec("schema_drift", asset=key, blocking=True, partitions_def=partitions,
-                              description="Every contract column present, none retyped, none unexpected."),
+                              description="Every contract column present, none retyped (against its declared "
+                                          "raw_type or the type first seen), none unexpected."),
             dg.AssetCheckSpec("not_empty", asset=key, blocking=True, partitions_def=partitions,
                               description=f"At least {spec.quality.min_rows} rows a day, unless the spec allows empty days."),
+            dg.AssetCheckSpec("conservation", asset=key, blocking=True, partitions_def=partitions,
+                              description="The rows written for each day are exactly the rows the DWH itself counts "
+                                          "for that day (count(*) in the same snapshot as the read)."),
         ],
     )
-    def raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-            artifacts: ArtifactStoreResource) -> dg.MaterializeResult:
+    def raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource, artifacts: ArtifactStoreResource):
         keys = list(context.partition_keys)
         store = artifacts.partitions()
-        drift: dict[str, checks.Verdict] = {}
-        empty: dict[str, checks.Verdict] = {}
+        reference = SchemaReference(store.reference_path(spec.name, "raw"))
+        progress = RangeProgress(RAW_CHECKS)
         total = 0
-        with transient_only(f"extracting {spec.source.table}"), warehouse.connect() as wh:
-            context.log.info(f"extracting {len(keys)} day(s) of {spec.source.table} from {wh.kind}")
-            for day, table in extract_days(wh, spec.source, day_of(keys[0]), day_of(keys[-1]), is_timestamp):
-                pk = day.isoformat()
-                path = store.write(spec.name, "raw", day, table)
-                drift[pk] = checks.schema_drift(table.schema, spec)
-                empty[pk] = checks.empty_day(table.num_rows, spec)
-                total += table.num_rows
-                context.add_asset_metadata({
-                    "rows": table.num_rows,
-                    "dagster/row_count": table.num_rows,
-                    "path": dg.MetadataValue.path(str(path)),
-                    "columns": dg.MetadataValue.json({f.name: str(f.type) for f in table.schema}),
-                }, partition_key=pk)
-        return dg.MaterializeResult(
-            metadata={"warehouse": wh.kind, **({"run_days": len(keys), "run_rows": total} if len(keys) > 1 else {})},
-            check_results=[check_result("schema_drift", key, drift), check_result("not_empty", key, empty)],
+        kind = "?"
+        try:
+            with failure_boundary(context, f"extracting {source.table}", retries), warehouse.connect() as wh:
+                kind = wh.kind
+                context.log.info(f"extracting {len(keys)} day(s) of {source.table} from {wh.kind}")
+                for chunk in extract_chunks(wh, source, day_of(keys[0]), day_of(keys[-1])):
+                    for day, table in chunk.days.items():
+                        pk = day.isoformat()
+                        path = store.write(spec.name, "raw", day, table)
+                        progress.judge("schema_drift", pk, checks.schema_drift(table.schema, spec, reference.types()))
+                        reference.learn(table.schema, pk)
+                        progress.judge("not_empty", pk, checks.empty_day(table.num_rows, spec))
+                        progress.judge("conservation", pk, checks.conservation(table.num_rows, chunk.dwh_rows_of(day)))
+                        total += table.num_rows
+                        progress.record(key, pk, {
+                            "rows": table.num_rows, "dagster/row_count": table.num_rows,
+                            "dwh_rows": chunk.dwh_rows_of(day),
+                            "path": dg.MetadataValue.path(str(path)),
+                            "columns": dg.MetadataValue.json({f.name: type_name(f.type) for f in table.schema}),
+                        })
+        except BaseException:
+            yield from progress.partial()
+            raise
+        progress.attach(context)
+        yield dg.MaterializeResult(
+            metadata={"warehouse": kind, **({"run_days": len(keys), "run_rows": total} if len(keys) > 1 else {})},
+            check_results=[check_result(name, key, progress.verdicts[name]) for name in RAW_CHECKS],
         )
 
     return raw

@@ -8,7 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from batch_training.defs.resources import ArtifactStoreResource, ImageBuilderResource
-from batch_training.defs.retries import transient_only
+from batch_training.defs.boundary import StepRetries, failure_boundary
+from batch_training.errors import GateError
 from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.features.dataset import read_training_data
 from batch_training.images.smoke import SmokeResult, smoke_test, wait_ready
@@ -36,11 +37,11 @@ def _feature_rows(spec: TrainingSpec, table) -> list[dict]:
     return table.select(names).to_pylist()
 
 
-def build_image_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
+def build_image_asset(spec: TrainingSpec, retries: StepRetries | None = None) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "server_image"])
 
     @dg.asset(
-        key=key, partitions_def=as_of_partitions(spec), group_name=spec.name, kinds={"onnx", "oci"}, retry_policy=retry,
+        key=key, partitions_def=as_of_partitions(spec), group_name=spec.name, kinds={"onnx", "oci"},
         deps=[dg.AssetKey([spec.name, "evaluation_report"])],
         check_specs=[dg.AssetCheckSpec(
             "smoke_test", asset=key, blocking=True,
@@ -51,46 +52,9 @@ def build_image_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -
                     "requirements, Dockerfile) and an OCI image built from it (buildah, docker, or none).",
     )
     def server_image(context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource, images: ImageBuilderResource):
-        store = artifacts.partitions()
         pk = context.partition_key
-        report = json.loads((store.artifact_dir(spec.name, "evaluation_report", pk) / "report.json").read_text())
-        if not report["gate"]["passed"]:
-            raise dg.Failure(f"the evaluation gate of {pk} did not pass; a rejected candidate is never built",
-                             allow_retries=False)
-        ckpt_path = store.artifact_dir(spec.name, "trained_model", pk) / "model.pt"
-        version = model_version(pk, sha256_file(ckpt_path))
-        folder = store.artifact_dir(spec.name, "server_image", pk)
-        metrics = {k: v for k, v in report["candidate"].items()}
-        bundle = build_bundle(ckpt_path, spec, version, folder / "bundle", metrics=metrics)
-        builder = images.builder()
-        tag = f"localhost/batch-training/{spec.name}:{version}"
-        context.log.info(f"bundle {bundle.content_hash[:12]} built; image builder: {builder.kind}")
-        with transient_only(f"building the image with {builder.kind}"):
-            image = builder.build(bundle.path, tag, images.base_image)
-
-        data = read_training_data(store.artifact_dir(spec.name, "training_dataset", pk))
-        checkpoint = load_checkpoint(ckpt_path)
-        predictor = Predictor(checkpoint)
-        expected = predictor(data.holdout)
-        rows = _feature_rows(spec, data.holdout)
-        port = _free_port()
-        with tempfile.TemporaryDirectory() as tmp:
-            log_path = Path(tmp) / "server.log"
-            server = builder.start(bundle.path, image, port, log_path)
-            try:
-                base = f"http://127.0.0.1:{port}"
-                if wait_ready(base, READY_TIMEOUT_S, is_alive=lambda: server.process.poll() is None):
-                    smoke = smoke_test(base, rows, expected, spec.task, predictor.preprocessor.target.classes)
-                else:
-                    tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
-                    smoke = SmokeResult(passed=False, reasons=[f"server not ready within {READY_TIMEOUT_S} s: {tail}"])
-            finally:
-                server.stop()
-        record = {"version": version, "bundle": bundle.to_dict(), "builder": builder.kind,
-                  "image": None if image is None else {"ref": image.ref, "digest": image.digest, "size_bytes": image.size_bytes},
-                  "smoke_test": smoke.to_dict(), "checkpoint": str(ckpt_path), "metrics": metrics,
-                  "lineage": checkpoint.lineage}
-        (folder / "image.json").write_text(json.dumps(record, indent=1, default=str))
+        with failure_boundary(context, f"building the {spec.name} server as of {pk}", retries):
+            version, bundle, builder, image, smoke = _build_and_smoke(context, spec, artifacts.partitions(), images)
         yield dg.MaterializeResult(asset_key=key, metadata={
             "version": version, "bundle": dg.MetadataValue.path(str(bundle.path)), "content_hash": bundle.content_hash,
             "builder": builder.kind,
@@ -109,3 +73,44 @@ def build_image_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -
         )
 
     return server_image
+
+
+def _build_and_smoke(context, spec: TrainingSpec, store, images: ImageBuilderResource):
+    pk = context.partition_key
+    report = json.loads((store.artifact_dir(spec.name, "evaluation_report", pk) / "report.json").read_text())
+    if not report["gate"]["passed"]:
+        raise GateError(f"the evaluation gate of {pk} did not pass; a rejected candidate is never built")
+    ckpt_path = store.artifact_dir(spec.name, "trained_model", pk) / "model.pt"
+    version = model_version(pk, sha256_file(ckpt_path))
+    folder = store.artifact_dir(spec.name, "server_image", pk)
+    metrics = dict(report["candidate"])
+    bundle = build_bundle(ckpt_path, spec, version, folder / "bundle", metrics=metrics)
+    builder = images.builder()
+    tag = f"localhost/batch-training/{spec.name}:{version}"
+    context.log.info(f"bundle {bundle.content_hash[:12]} built; image builder: {builder.kind}")
+    image = builder.build(bundle.path, tag, images.base_image)
+
+    data = read_training_data(store.artifact_dir(spec.name, "training_dataset", pk))
+    checkpoint = load_checkpoint(ckpt_path)
+    predictor = Predictor(checkpoint)
+    expected = predictor(data.holdout)
+    rows = _feature_rows(spec, data.holdout)
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp) / "server.log"
+        server = builder.start(bundle.path, image, port, log_path)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            if wait_ready(base, READY_TIMEOUT_S, is_alive=lambda: server.process.poll() is None):
+                smoke = smoke_test(base, rows, expected, spec.task, predictor.preprocessor.target.classes)
+            else:
+                tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
+                smoke = SmokeResult(passed=False, reasons=[f"server not ready within {READY_TIMEOUT_S} s: {tail}"])
+        finally:
+            server.stop()
+    record = {"version": version, "bundle": bundle.to_dict(), "builder": builder.kind,
+              "image": None if image is None else {"ref": image.ref, "digest": image.digest, "size_bytes": image.size_bytes},
+              "smoke_test": smoke.to_dict(), "checkpoint": str(ckpt_path), "metrics": metrics,
+              "lineage": checkpoint.lineage}
+    (folder / "image.json").write_text(json.dumps(record, indent=1, default=str))
+    return version, bundle, builder, image, smoke

@@ -8,17 +8,17 @@ from importlib.metadata import version as package_version
 import dagster as dg
 
 from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
-from batch_training.defs.retries import transient_only
+from batch_training.defs.boundary import StepRetries, failure_boundary
+from batch_training.errors import GateError
 from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.spec import TrainingSpec
 
 
-def build_promotion_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
+def build_promotion_asset(spec: TrainingSpec, retries: StepRetries | None = None) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "production_model"])
 
     @dg.asset(
         key=key, partitions_def=as_of_partitions(spec), group_name=spec.name, kinds={"sqlite", "postgres"},
-        retry_policy=retry,
         deps=[dg.AssetKey([spec.name, "server_image"])],
         description="The candidate registered with its lineage (spec, as-of day, data window and version, code "
                     "version, metrics, bundle, image) and promoted to production: at most one per spec.",
@@ -27,10 +27,11 @@ def build_promotion_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = Non
                          registry: RegistryResource) -> dg.MaterializeResult:
         store = artifacts.partitions()
         pk = context.partition_key
-        record = json.loads((store.artifact_dir(spec.name, "server_image", pk) / "image.json").read_text())
-        report = json.loads((store.artifact_dir(spec.name, "evaluation_report", pk) / "report.json").read_text())
-        with transient_only("registering in the registry"), registry.open() as reg:
-            return _register_and_promote(context, spec, pk, record, report, reg)
+        with failure_boundary(context, f"registering and promoting {spec.name} as of {pk}", retries):
+            record = json.loads((store.artifact_dir(spec.name, "server_image", pk) / "image.json").read_text())
+            report = json.loads((store.artifact_dir(spec.name, "evaluation_report", pk) / "report.json").read_text())
+            with registry.open() as reg:
+                return _register_and_promote(context, spec, pk, record, report, reg)
 
     return production_model
 
@@ -47,8 +48,8 @@ def _register_and_promote(context, spec: TrainingSpec, pk: str, record: dict, re
     )
     if not (report["gate"]["passed"] and record["smoke_test"]["passed"]):
         reg.reject(spec.name, version, "gate or smoke test failed")
-        raise dg.Failure(f"{version} not promoted: gate passed={report['gate']['passed']}, "
-                         f"smoke test passed={record['smoke_test']['passed']}", allow_retries=False)
+        raise GateError(f"{version} not promoted: gate passed={report['gate']['passed']}, "
+                        f"smoke test passed={record['smoke_test']['passed']}")
     previous = reg.production(spec.name)
     metric = report["metric"]
     reason = (f"gate passed ({metric} {report['candidate'][metric]:.4g}"

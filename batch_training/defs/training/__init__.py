@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from batch_training.defs.partitions import own_selection
+from batch_training.defs.boundary import StepRetries
 from batch_training.defs.serving import build_image_asset, build_promotion_asset
 from batch_training.defs.training.dataset import build_dataset_asset
 from batch_training.defs.training.model import build_model_asset
@@ -13,11 +15,11 @@ def train_job_name(spec: TrainingSpec) -> str:
     return f"{spec.name}__train"
 
 
-def build_training_defs(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> dg.Definitions:
-    assets = [build_dataset_asset(spec), build_model_asset(spec), build_report_asset(spec, retry),
-              build_image_asset(spec, retry), build_promotion_asset(spec, retry)]
+def build_training_defs(spec: TrainingSpec, retries: StepRetries | None = None) -> dg.Definitions:
+    assets = [build_dataset_asset(spec), build_model_asset(spec), build_report_asset(spec, retries),
+              build_image_asset(spec, retries), build_promotion_asset(spec, retries)]
     job = dg.define_asset_job(
-        train_job_name(spec), selection=dg.AssetSelection.assets(*assets),
+        train_job_name(spec), selection=own_selection(assets),
         description=f"Train, evaluate, build, smoke-test and promote a {spec.name} candidate as of a day "
                     "(one run per as-of day).",
         tags={"batch_training/training": spec.name},

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from batch_training.defs.boundary import failure_boundary
 from batch_training.defs.partitions import day_of
 from batch_training.defs.resources import ArtifactStoreResource
 from batch_training.defs.training.partitions import as_of_partitions, window_mapping
@@ -27,15 +28,16 @@ def build_dataset_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
     )
     def training_dataset(context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource) -> dg.MaterializeResult:
         store = artifacts.partitions()
-        window = window_for(day_of(context.partition_key), spec.split, spec.source.first_day)
-        data = build_training_data(
-            spec, window,
-            read_day=lambda day: store.read(spec.name, "cleansed", day),
-            day_fingerprint=lambda day: sha256_file(store.path(spec.name, "cleansed", day)),
-        )
-        folder = store.artifact_dir(spec.name, "training_dataset", context.partition_key)
-        with atomic_directory(folder) as tmp:
-            write_training_data(data, tmp)
+        with failure_boundary(context, f"building the training dataset as of {context.partition_key}"):
+            window = window_for(day_of(context.partition_key), spec.split, spec.source.first_day)
+            data = build_training_data(
+                spec, window,
+                read_day=lambda day: store.read(spec.name, "cleansed", day),
+                day_fingerprint=lambda day: sha256_file(store.path(spec.name, "cleansed", day)),
+            )
+            folder = store.artifact_dir(spec.name, "training_dataset", context.partition_key)
+            with atomic_directory(folder) as tmp:
+                write_training_data(data, tmp)
         info = describe(data)
         context.log.info(f"as of {info['as_of']}: {info['rows_train']} training rows over {len(window.train_days)} days, "
                          f"{info['rows_holdout']} holdout rows over {len(window.holdout_days)} days")

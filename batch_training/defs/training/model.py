@@ -5,6 +5,7 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
+from batch_training.defs.boundary import failure_boundary
 from batch_training.defs.resources import ArtifactStoreResource
 from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.features.dataset import read_training_data
@@ -39,13 +40,17 @@ def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key, partitions_def=as_of_partitions(spec), deps=[dataset], group_name=spec.name, kinds={"pytorch"},
-        description="A tabular MLP (numeric inputs + categorical embeddings) trained with early stopping on the "
-                    "holdout days. One self-describing checkpoint: weights, model config, preprocessing, "
-                    "history and lineage (loads with torch.load(weights_only=True)).",
+        description="A tabular MLP (numeric inputs + categorical embeddings) trained with early stopping on a "
+                    "seeded share of the training rows (the holdout days only evaluate). One self-describing "
+                    "checkpoint: weights, model config, preprocessing, history and lineage (loads with "
+                    "torch.load(weights_only=True)).",
     )
     def trained_model(context: dg.AssetExecutionContext, config: TrainingRunConfig,
                       artifacts: ArtifactStoreResource) -> dg.MaterializeResult:
-        store = artifacts.partitions()
+        with failure_boundary(context, f"training {spec.name} as of {context.partition_key}"):
+            return _train(context, config, artifacts.partitions())
+
+    def _train(context, config: TrainingRunConfig, store) -> dg.MaterializeResult:
         data = read_training_data(store.artifact_dir(spec.name, "training_dataset", context.partition_key))
         overrides = {k: v for k, v in {"epochs": config.epochs, "learning_rate": config.learning_rate,
                                         "seed": config.seed}.items() if v is not None}

@@ -8,7 +8,8 @@ from pydantic import Field
 from pathlib import Path
 
 from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
-from batch_training.defs.retries import transient_only
+from batch_training.defs.boundary import StepRetries, failure_boundary
+from batch_training.errors import InfrastructureError
 from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.evaluation import png_data_uri, render_markdown, write_report
 from batch_training.features.dataset import read_training_data
@@ -27,11 +28,11 @@ class EvaluationRunConfig(dg.Config):
     )
 
 
-def build_report_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
+def build_report_asset(spec: TrainingSpec, retries: StepRetries | None = None) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "evaluation_report"])
 
     @dg.asset(
-        key=key, partitions_def=as_of_partitions(spec), group_name=spec.name, kinds={"markdown"}, retry_policy=retry,
+        key=key, partitions_def=as_of_partitions(spec), group_name=spec.name, kinds={"markdown"},
         deps=[dg.AssetKey([spec.name, "trained_model"]), dg.AssetKey([spec.name, "training_dataset"])],
         check_specs=[dg.AssetCheckSpec(
             "gate", asset=key, blocking=True,
@@ -44,15 +45,16 @@ def build_report_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) 
                           artifacts: ArtifactStoreResource, registry: RegistryResource):
         store = artifacts.partitions()
         pk = context.partition_key
-        data = read_training_data(store.artifact_dir(spec.name, "training_dataset", pk))
-        candidate = Predictor(load_checkpoint(store.artifact_dir(spec.name, "trained_model", pk) / "model.pt"))
-        override = config.gate_override_reason.strip() or None
-        champion, champion_info = _champion(spec, registry, context)
-        report, pngs, decision = evaluate(spec, data, candidate, champion=champion, champion_info=champion_info,
-                                          override_reason=override)
-        folder = store.artifact_dir(spec.name, "evaluation_report", pk)
-        with atomic_directory(folder) as tmp:
-            write_report(tmp, report, pngs)
+        with failure_boundary(context, f"evaluating {spec.name} as of {pk}", retries):
+            data = read_training_data(store.artifact_dir(spec.name, "training_dataset", pk))
+            candidate = Predictor(load_checkpoint(store.artifact_dir(spec.name, "trained_model", pk) / "model.pt"))
+            override = config.gate_override_reason.strip() or None
+            champion, champion_info = _champion(spec, registry, context)
+            report, pngs, decision = evaluate(spec, data, candidate, champion=champion, champion_info=champion_info,
+                                              override_reason=override)
+            folder = store.artifact_dir(spec.name, "evaluation_report", pk)
+            with atomic_directory(folder) as tmp:
+                write_report(tmp, report, pngs)
         if decision.overridden:
             context.instance.add_run_tags(context.run.run_id, {"batch_training/gate_override": "true"})
             context.log.warning(f"gate overridden: {decision.override_reason}")
@@ -86,15 +88,15 @@ def build_report_asset(spec: TrainingSpec, retry: dg.RetryPolicy | None = None) 
 
 def _champion(spec: TrainingSpec, registry: RegistryResource, context) -> tuple:
     """The production model of this spec from the registry, if any."""
-    with transient_only("looking up the champion in the registry"), registry.open() as reg:
+    with registry.open() as reg:
         current = reg.production(spec.name)
     if current is None:
         context.log.info(f"no production model of {spec.name} yet: the candidate has no champion")
         return None, None
     path = Path(current.artifact_uri)
     if not path.exists():
-        raise dg.Failure(f"the champion {current.version} is registered but its checkpoint {path} is missing",
-                         allow_retries=False)
+        raise InfrastructureError(f"the champion {current.version} is registered but its checkpoint {path} "
+                                  "is missing from the artifact store")
     context.log.info(f"champion: {spec.name} {current.version}")
     return Predictor(load_checkpoint(path)), {"version": current.version, "as_of": str(current.as_of)}
 

@@ -1,0 +1,77 @@
+"""The jobs of the code location as the recovery machinery sees them: each job's steps in order,
+each with the asset keys it materializes, and the partitions a run of it was for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from batch_training.operations import tags
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """One job of a spec: its steps in order, each with the asset keys it materializes."""
+
+    spec: str
+    job: str
+    partitions_def: dg.PartitionsDefinition
+    steps: list[tuple[str, list[dg.AssetKey]]]   # (op name, asset keys) in execution order
+
+    def asset_of(self, op_name: str) -> dg.AssetKey | None:
+        return next((keys[0] for op, keys in self.steps if op == op_name), None)
+
+    def _index(self, asset: dg.AssetKey) -> int:
+        return next(i for i, (_, keys) in enumerate(self.steps) if asset in keys)
+
+    def from_asset(self, asset: dg.AssetKey) -> list[dg.AssetKey]:
+        """This asset's step and every later step of the job (what its failure skipped)."""
+        return [key for _, keys in self.steps[self._index(asset):] for key in keys]
+
+    def after(self, asset: dg.AssetKey) -> list[dg.AssetKey]:
+        """The assets of the steps after this asset's step."""
+        return [key for _, keys in self.steps[self._index(asset) + 1:] for key in keys]
+
+    def relaunch_selection(self, asset: str, from_start: bool) -> list[dg.AssetKey]:
+        """What a relaunch of a failure of ``asset`` runs: the whole job, or from that asset on."""
+        return self.assets if from_start else self.from_asset(dg.AssetKey.from_user_string(asset))
+
+    @property
+    def assets(self) -> list[dg.AssetKey]:
+        return [key for _, keys in self.steps for key in keys]
+
+
+def plan_of(spec: str, job: str, defs: dg.Definitions, partitions_def) -> JobPlan:
+    steps = [(a.op.name, sorted(a.keys, key=lambda k: k.to_user_string())) for a in defs.assets]
+    return JobPlan(spec, job, partitions_def, steps)
+
+
+def planned_partitions(run: dg.DagsterRun, plan: JobPlan) -> list[str]:
+    """The partitions a run was for: its partition tag, or every key of its range tags."""
+    if tags.PARTITION in run.tags:
+        return [run.tags[tags.PARTITION]]
+    start, end = run.tags.get(tags.RANGE_START), run.tags.get(tags.RANGE_END)
+    if start and end:
+        return list(plan.partitions_def.get_partition_keys_in_range(dg.PartitionKeyRange(start, end)))
+    return []
+
+
+# Runs launched from the asset graph ("Materialize") or by dg.materialize use Dagster's implicit jobs.
+_IMPLICIT_JOBS = ("__ASSET_JOB", "__ephemeral_asset_job__")
+
+
+def plan_for(instance: dg.DagsterInstance, run: dg.DagsterRun, by_job: dict[str, JobPlan]) -> JobPlan | None:
+    """The plan of a run's job; for an implicit asset job, the plan of the assets it ran (its
+    relaunch then goes through that named job)."""
+    if run.job_name in by_job:
+        return by_job[run.job_name]
+    if not run.job_name.startswith(_IMPLICIT_JOBS):
+        return None
+    selected = set(run.asset_selection or ())
+    failures = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=1).records
+    step = failures[0].event_log_entry.dagster_event.step_key if failures else None
+    for plan in by_job.values():
+        if (step and plan.asset_of(step) is not None) or (not step and selected & set(plan.assets)):
+            return plan
+    return None

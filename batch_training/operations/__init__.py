@@ -1,0 +1,2 @@
+"""What happens when things fail, in plain Python (no Dagster): failure classes of live and stored
+errors, the relaunch planner, the failure ledger's use, alerts and the tags runs carry."""
