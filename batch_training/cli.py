@@ -111,11 +111,16 @@ def print_summary(name: str, first: str, last: str, summary, settings) -> None:
     if summary.failure:
         print(f"  failure: {summary.failure}")
     print_recorded(summary.recorded)
-    if summary.continued is not None:
-        c = summary.continued
-        print(f"  the days that passed went on in run {c.run_id} ({'succeeded' if c.success else 'FAILED'}): "
-              f"days materialized: {_days_line(c)}")
-        print_recorded(c.recorded)
+    if summary.continued:
+        days: dict[str, int] = {}
+        for c in summary.continued:
+            for asset, count in c.days.items():
+                days[asset] = days.get(asset, 0) + count
+        runs = ", ".join(f"{c.run_id} ({'succeeded' if c.success else 'FAILED'})" for c in summary.continued)
+        print(f"  the days that passed went on in run(s) {runs}: days materialized: "
+              + ", ".join(f"{asset} {count}" for asset, count in sorted(days.items())))
+        for c in summary.continued:
+            print_recorded(c.recorded)
     print(f"  data: {settings.data_dir / name}")
 
 

@@ -33,6 +33,7 @@ class Settings(BaseModel):
     # the recovery sensor's relaunches of failed partitions
     relaunch_budget: int = Field(default=3, ge=0, le=50, description="relaunches per failed partition")
     relaunch_backoff_s: float = Field(default=300.0, ge=0, description="wait before relaunch n: backoff * 2**(n-1)")
+    recovery_interval_s: int = Field(default=60, ge=5, le=3600, description="seconds between recovery sensor ticks")
     alert_sink: Literal["log", "webhook"] = "log"
     ui_url: str = "http://127.0.0.1:3000"
 
@@ -64,6 +65,7 @@ class Settings(BaseModel):
 _OPTIONAL = {
     "retry_max": "BATCH_TRAINING_RETRY_MAX", "retry_delay_s": "BATCH_TRAINING_RETRY_DELAY_S",
     "relaunch_budget": "BATCH_TRAINING_RELAUNCH_BUDGET", "relaunch_backoff_s": "BATCH_TRAINING_RELAUNCH_BACKOFF_S",
+    "recovery_interval_s": "BATCH_TRAINING_RECOVERY_INTERVAL_S",
     "alert_sink": "BATCH_TRAINING_ALERT_SINK", "ui_url": "BATCH_TRAINING_UI_URL",
 }
 

@@ -82,3 +82,17 @@ def test_window_is_clipped_at_the_first_day_and_refused_when_too_short():
     assert w.train_days == tuple(dt.date(2013, 1, d) for d in range(1, 5)) and len(w.holdout_days) == 3
     with pytest.raises(NotEnoughDays, match="need 4 and 3"):
         window_for(dt.date(2013, 1, 7), SPLIT, first)
+
+
+def test_features_that_tell_the_model_nothing_are_warned_about():
+    from batch_training.features.dataset import uninformative_features
+
+    flat = pa.table({"x": [3.0, 3.0, None], "z": [1.0, 2.0, 3.0], "c": ["EWR", "EWR", None], "d": ["a", "b", "a"],
+                     "e": pa.nulls(3, pa.string()), "y": [1.0, 2.0, 3.0]})
+    pre = fit_preprocessor(flat, ["x", "z"], ["c", "d", "e"], "y", "regression")
+    assert uninformative_features(pre) == [
+        "categorical feature 'c' has a single value 'EWR' in the training days: it tells the model nothing",
+        "categorical feature 'e' has no value in the training days: it tells the model nothing",
+        "numeric feature 'x' is constant (3) in the training days: it tells the model nothing",
+    ]
+    assert uninformative_features(fit_preprocessor(TRAIN, ["x"], ["c"], "y", "regression")) == []

@@ -13,24 +13,11 @@ import pytest
 
 from batch_training.registry.ledger import Ledger
 from batch_training.sample.seed import SeedOptions, seed_warehouse
-from batch_training.spec import load_specs
-from batch_training_tests.support.automation import AlertReceiver, Daemon, automation_defs, make_settings
+from batch_training_tests.support.automation import Daemon, automation_defs, make_settings
 from batch_training_tests.support.dagster_run import check_evaluations
 
 pytestmark = pytest.mark.postgres
 DAYS = ["2013-03-01", "2013-03-02", "2013-03-03", "2013-03-04"]
-
-
-@pytest.fixture
-def alerts():
-    receiver = AlertReceiver()
-    yield receiver
-    receiver.close()
-
-
-@pytest.fixture
-def flights():
-    return load_specs()[0]
 
 
 def ingest_range(defs, instance, first, last):
@@ -233,3 +220,43 @@ pq.write_table = torn_write
 spec = load_specs()[0]
 run_range(ingest_defs(spec, sys.argv[1], Path(sys.argv[2])), spec, "2013-03-01", "2013-03-03", dg.DagsterInstance.ephemeral())
 """
+
+
+def _with(url: str, **change) -> str:
+    """The URL with its password, database or options changed."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc if "password" not in change else parts.netloc.replace(parts.password, change["password"])
+    path = f"/{change['database']}" if "database" in change else parts.path
+    return urlunsplit((parts.scheme, netloc, path, change.get("query", parts.query), ""))
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"password": "not-the-password"}, "password authentication failed"),
+    ({"database": "no_such_database"}, 'database "no_such_database" does not exist'),
+    ({"query": "sslmode=bogus"}, "invalid sslmode value"),
+], ids=["wrong password", "missing database", "bad sslmode"])
+def test_wrong_settings_are_config_failures_never_retried_and_alerted_once(
+        postgres_url, tmp_path, alerts, flights, change, says):
+    seed_warehouse(postgres_url, SeedOptions(first_day=dt.date(2013, 3, 1), last_day=dt.date(2013, 3, 2)))
+    settings = make_settings(tmp_path, retry_max=3, relaunch_budget=3)
+    defs = automation_defs(flights, settings, _with(postgres_url, **change), alerts.url)
+    instance = dg.DagsterInstance.ephemeral()
+    failed = ingest_range(defs, instance, "2013-03-01", "2013-03-02")
+    assert not failed.success
+    assert not [e for e in failed.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]  # not retried
+    [failure] = failed.get_step_failure_events()
+    assert says in failure.event_specific_data.error.message and "[config failure" in failure.event_specific_data.error.message
+
+    daemon = Daemon(defs, instance)
+    assert daemon.tick() == [] and daemon.tick() == []  # recorded, never relaunched, alerted once
+    with ledger(settings) as book:
+        entries = book.list(spec="flights_delay")
+    assert [(e.partition, e.failure_class, e.status) for e in entries] == [
+        ("2013-03-01", "config", "open"), ("2013-03-02", "config", "open")]
+    assert alerts.kinds() == ["config_failure"]
+    body = alerts.received[0]["batch_training"]
+    assert body["failure_class"] == "config" and body["days"] == "2013-03-01..2013-03-02"
+    assert body["ledger_ids"] == [e.id for e in entries] and "BATCH_TRAINING_WAREHOUSE_URL" in body["hint"]
+    assert "not-the-password" not in str(alerts.received)

@@ -196,6 +196,48 @@ def test_spec_that_is_not_a_mapping(tmp_path, text, got):
     assert _error(path) == f"{path}: <top level>: expected a mapping, got {got}"
 
 
+@pytest.mark.parametrize("text", [
+    "name: " + "[" * 5000 + "]" * 5000 + "\n",                          # a sequence in a sequence ...
+    "name: flights_delay\nsource:\n" + "".join("  " * i + "a:\n" for i in range(1, 3000)),  # a mapping ...
+    "name: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n",                  # flow mappings
+], ids=["sequences", "block mappings", "flow mappings"])
+def test_a_spec_nested_too_deeply_is_one_clear_line(tmp_path, text):
+    path = tmp_path / "flights_delay.yaml"
+    path.write_text(text, encoding="utf-8")
+    message = _error(path)
+    assert message.startswith(f"{path}: ") and "nested too deeply" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("encoding, text", [("latin-1", "description: Flüge über New York\n"),
+                                            ("utf-16", "name: flights_delay\n"), ("cp1252", "name: caf\u00e9\n")])
+def test_a_spec_that_is_not_utf8_names_its_file(tmp_path, encoding, text):
+    path = tmp_path / "flights_delay.yaml"
+    path.write_bytes(text.encode(encoding))
+    message = _error(path)
+    assert message.startswith(f"{path}: <file>: not UTF-8 text") and "save the spec as UTF-8" in message
+
+
+@pytest.mark.parametrize("scalar, shown", [("YES", "True"), ("no", "False"), ("on", "True"), ("Off", "False"),
+                                           ("true", "True")])
+def test_unquoted_yaml_booleans_in_text_fields_say_to_quote_them(tmp_path, scalar, shown):
+    text = FLAGSHIP.read_text(encoding="utf-8").replace("origin: {type: string, allowed: [EWR, JFK, LGA]}",
+                                                        f"origin: {{type: string, allowed: [EWR, {scalar}, LGA]}}")
+    path = tmp_path / "flights_delay.yaml"
+    path.write_text(text, encoding="utf-8")
+    message = _error(path)
+    assert message.startswith(f"{path}: columns.origin.allowed.1: ")
+    assert f"boolean {shown}" in message and "quote it" in message
+
+
+def test_numbers_where_text_is_wanted_say_to_quote_them(tmp_path):
+    data = _flagship_data()
+    data["columns"]["carrier"]["allowed"] = ["9E", 10, "AA"]
+    data["evaluation"]["slices"] = ["origin", 1.5]
+    message = _error(_write(tmp_path, data))
+    assert "columns.carrier.allowed.1:" in message and "YAML read 10 as a number; quote it" in message
+    assert "evaluation.slices.1:" in message and "YAML read 1.5 as a number" in message
+
+
 def test_missing_file(tmp_path):
     path = tmp_path / "nowhere.yaml"
     message = _error(path)

@@ -8,21 +8,16 @@ Screenshots of every step go to ``test-artifacts/ui/``. Run statuses are read ov
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from batch_training.ops import procs, stack, stack_postgres
-from batch_training.ops.postgres import postgres_available
+from batch_training.ops import stack, stack_postgres
 from batch_training_tests.support import browser as ui
 from batch_training_tests.support import flights
+from batch_training_tests.support import stack as support_stack
 
 pytestmark = pytest.mark.ui
 
@@ -33,76 +28,16 @@ AS_OF = (flights.LAST + timedelta(days=1)).isoformat()
 # Failures are relaunched at once and steps do not retry, so a transient failure shows quickly.
 # The spec is the flights spec on a few weeks (support.flights): its first as-of day is 2013-01-12, so
 # the recovered ingest of an earlier day below trains nothing.
-STACK_ENV = {"BATCH_TRAINING_RELAUNCH_BACKOFF_S": "0", "BATCH_TRAINING_RETRY_MAX": "0"}
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _require(reason: str | None) -> None:
-    if reason:
-        if _in_ci():
-            pytest.fail(f"{reason}; CI must run the browser tests", pytrace=False)
-        pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _processes_with_home(home: Path) -> list[int]:
-    """Processes whose environment names this stack's BATCH_TRAINING_HOME (ours, or left behind)."""
-    marker = f"BATCH_TRAINING_HOME={home}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                if marker in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
-def _assert_all_stopped(home: Path, state: dict) -> None:
-    deadline = time.monotonic() + 10
-    while _processes_with_home(home) and time.monotonic() < deadline:
-        time.sleep(0.2)  # zombies being reaped
-    leftovers = [pid for pid in _processes_with_home(home) if not procs.is_zombie(pid)]
-    assert not leftovers, f"processes left behind: {leftovers}"
-    for name, record in state["processes"].items():
-        assert not procs.running_members(record), f"{name} still running"
-    server = stack_postgres.local_server(stack.layout(home).stack, stack.layout(home).log("postgres"))
-    assert not stack_postgres.is_running(server), "PostgreSQL still running"
+STACK_ENV = {"BATCH_TRAINING_RELAUNCH_BACKOFF_S": "0", "BATCH_TRAINING_RETRY_MAX": "0",
+             "BATCH_TRAINING_RECOVERY_INTERVAL_S": "10"}
 
 
 @pytest.fixture(scope="module")
 def running_stack():
     """The stack, up once for this module's tests; always taken down, checked for leftovers."""
-    _require(ui.chromium_missing())
-    _require(None if postgres_available() else "PostgreSQL server binaries not found (apt-get install postgresql)")
-    home = Path(tempfile.mkdtemp(prefix="bt-ui-stack-"))
-    os.chmod(home, 0o755)  # the postgres OS user must pass through it
-    state = None
-    with pytest.MonkeyPatch.context() as mp:
-        for var in stack.PG_VARS:  # always its own PostgreSQL, whatever the caller's environment
-            mp.delenv(var, raising=False)
-        try:
-            env = {**STACK_ENV, "BATCH_TRAINING_SPEC_DIR": str(flights.write_small_flights(home / "specs"))}
-            state = stack.up(home, port=_free_port(), seed=flights.SEED, extra_env=env, timeout=420)
-            yield state, home
-        finally:
-            stack.down(home)
-            said: list[str] = []
-            assert not stack.down(home, echo=said.append) and said[0].startswith("nothing to stop")
-            state = state or {"processes": {}}
-            try:
-                _assert_all_stopped(home, state)
-            finally:
-                shutil.rmtree(home, ignore_errors=True)
+    support_stack.require(ui.chromium_missing(), "the browser tests")
+    with support_stack.running_stack(STACK_ENV, prefix="bt-ui-stack-") as up:
+        yield up
 
 
 @pytest.fixture(scope="module")
@@ -176,17 +111,17 @@ def test_a_transient_dwh_outage_is_relaunched_by_the_recovery_sensor(running_sta
     base, day = state["ui_url"], "2013-01-08"
     server = stack_postgres.local_server(stack.layout(home).stack, stack.layout(home).log("postgres"))
 
-    _rename_database(server, "dwh", "dwh_down")  # the DWH is "down": the extract cannot connect
+    support_stack.set_connections(server, "dwh", allowed=False)  # the DWH is down: it refuses connections
     try:
         ui.open_job(page, INGEST_JOB)
         run_id = ui.launch_from_dialog(page, ui.open_materialize_dialog(page, day))
         assert ui.wait_for_run(base, run_id) == "FAILURE"
         assert ui.runs(base, run_id=run_id)[0]["tags"]["dagster/partition"] == day
     finally:
-        _rename_database(server, "dwh_down", "dwh")  # back before the relaunch reaches the DWH
+        support_stack.set_connections(server, "dwh", allowed=True)  # back before the relaunch reaches it
     ui.open_run(page, run_id, last_event="RUN_FAILURE")
     ui.filter_run_events(page, "type:STEP_FAILURE")
-    ui.expect_texts(page, ['database "dwh" does not exist'], exact=False)
+    ui.expect_texts(page, ['is not currently accepting connections'], exact=False)
     ui.screenshot(page, "11_run_failed_dwh_down")
 
     # the daemon's recovery sensor (on in production) relaunches exactly that day, which succeeds
@@ -197,22 +132,6 @@ def test_a_transient_dwh_outage_is_relaunched_by_the_recovery_sensor(running_sta
     ui.open_runs_with_tag(page, "batch_training/trigger", "recovery")
     ui.expect_texts(page, [reruns[0]["runId"][:8], "Success"])
     ui.screenshot(page, "12_recovery_rerun_succeeded")
-
-
-def _rename_database(server, old: str, new: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(server.url(), autocommit=True) as con:
-        for attempt in range(50):
-            con.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (old,))
-            try:
-                con.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
-                return
-            except psycopg.errors.ObjectInUse:  # a terminated session is still on its way out
-                if attempt == 49:
-                    raise
-                time.sleep(0.1)
 
 
 @pytest.mark.timeout(900)

@@ -117,7 +117,7 @@ def _exact_duplicates(raw: pa.Table) -> np.ndarray:
     column name can collide with the row index added here (nor be two columns of one name)."""
     n = raw.num_rows
     columns = [c.combine_chunks() for c in raw.columns]
-    columns = [c.storage if isinstance(c.type, pa.ExtensionType) else c for c in columns]
+    columns = [c.storage if isinstance(c.type, pa.BaseExtensionType) else c for c in columns]
     keys = [f"c{i}" for i in range(len(columns))]
     keyed = pa.table(columns + [pa.array(np.arange(n, dtype=np.int64))], names=keys + ["row"])
     mask = np.ones(n, dtype=bool)
@@ -218,7 +218,7 @@ def _quarantine(raw: pa.Table, bad: np.ndarray, violations: list[tuple[str, np.n
 def _as_text(column: pa.ChunkedArray) -> pa.Array:
     """A raw column as the DWH's text: strings as they are, other types cast (nested ones as JSON-ish text)."""
     array = column.combine_chunks()
-    if isinstance(array.type, pa.ExtensionType):
+    if isinstance(array.type, pa.BaseExtensionType):
         array = array.storage
     try:
         return array.cast(pa.string())

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 def type_name(arrow_type: pa.DataType) -> str:
     """How a raw type is named in the reference, in the spec's ``raw_type`` and in messages."""
-    return str(arrow_type.storage_type if isinstance(arrow_type, pa.ExtensionType) else arrow_type)
+    return str(arrow_type.storage_type if isinstance(arrow_type, pa.BaseExtensionType) else arrow_type)
 
 
 class SchemaReference:

@@ -66,7 +66,7 @@ def _is_textual(t: pa.DataType) -> bool:
 
 def storage_type(t: pa.DataType) -> pa.DataType:
     """An extension type's storage (e.g. PostgreSQL NUMERIC arrives as an opaque string extension)."""
-    return t.storage_type if isinstance(t, pa.ExtensionType) else t
+    return t.storage_type if isinstance(t, pa.BaseExtensionType) else t
 
 
 def compatible(raw_type: pa.DataType, contract_type: str) -> bool:
@@ -187,13 +187,16 @@ def _representable_instants(values: pa.Array) -> pa.Array:
     return _only(values, representable(values.cast(pa.date32())))
 
 
-def _decimal_to_int(raw: pa.Array) -> pa.Array:
-    """Whole decimals that fit int64, exactly (a float cast would round beyond 2**53); others null."""
-    fits = pc.less(pc.abs(raw.cast(pa.float64())), _INT64)
-    candidates = _only(raw, fits)
+def _decimal_to_int(raw: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Whole decimals that fit int64, exactly (a float cast would round beyond 2**53); others null.
+    Also the mask of whole decimals too big for int64 (out of range, not garbage)."""
+    whole = pc.fill_null(pc.equal(pc.floor(raw), raw), False)
+    fits = pc.fill_null(pc.less(pc.abs(raw.cast(pa.float64())), _INT64), False)
+    candidates = _only(raw, pc.and_(whole, fits))
     as_int = candidates.cast(pa.int64(), safe=False)
-    whole = pc.equal(as_int.cast(raw.type, safe=False), candidates)
-    return _only(as_int, whole)
+    # a value just below 2**63 in float may still not fit: the round trip says
+    exact = pc.fill_null(pc.equal(as_int.cast(raw.type, safe=False), candidates), False)
+    return _only(as_int, exact), pc.and_(whole, pc.invert(exact))
 
 
 def _parse_typed(raw: pa.Array, contract: ColumnContract, rule: TimeRule) -> ParsedColumn:
@@ -201,7 +204,9 @@ def _parse_typed(raw: pa.Array, contract: ColumnContract, rule: TimeRule) -> Par
     kind = contract.type
     if kind == "integer":
         if pa.types.is_decimal(raw.type):
-            values = _decimal_to_int(raw)
+            values, overflow = _decimal_to_int(raw)
+            return ParsedColumn(values, pc.and_(pc.and_(pc.is_valid(raw), pc.is_null(values)), pc.invert(overflow)),
+                                {}, overflow)
         elif pa.types.is_floating(raw.type):
             as_float = raw.cast(pa.float64())
             # whole and within int64 (NaN and infinities fail both); anything else would fail the cast
@@ -236,7 +241,7 @@ def parse_column(raw: pa.Array | pa.ChunkedArray, contract: ColumnContract, rule
     """Read a raw column as the contract's type; values that cannot be read become null and flagged."""
     if isinstance(raw, pa.ChunkedArray):
         raw = raw.combine_chunks()
-    if isinstance(raw.type, pa.ExtensionType):
+    if isinstance(raw.type, pa.BaseExtensionType):
         raw = raw.storage
     if pa.types.is_null(raw.type):
         return ParsedColumn(pa.nulls(len(raw), ARROW_TYPES[contract.type]), _false(len(raw)), {})

@@ -70,7 +70,7 @@ class RunSummary:
     checks: dict[str, CheckOutcome] = field(default_factory=dict)
     failure: str | None = None
     recorded: Recorded | None = None          # the ledger entries of a failed run
-    continued: "RunSummary | None" = None     # the run of the days the failure held back
+    continued: list["RunSummary"] = field(default_factory=list)  # the runs of the days the failure held back
 
 
 class LocalRunner:
@@ -132,19 +132,19 @@ class LocalRunner:
             return record_failed_run(self.instance, run, plan, book, self.sink, self.settings,
                                      dt.datetime.now(dt.timezone.utc))
 
-    def continue_held_back(self, recorded: Recorded | None, spec: TrainingSpec) -> RunSummary | None:
+    def continue_held_back(self, recorded: Recorded | None, spec: TrainingSpec) -> list[RunSummary]:
         """Run the steps after the failed one for the days that passed, one run per contiguous range."""
         if recorded is None or not recorded.continue_days:
-            return None
+            return []
         plan = self.by_job[recorded.run.job]
         selection = plan.after(dg.AssetKey.from_user_string(recorded.run.asset))
         self.instance.add_run_tags(recorded.run.run_id, {CONTINUED: "true"})
-        last = None
+        out = []
         for first, end in contiguous_ranges(recorded.continue_days):
             run_tags = {tags.TRIGGER: "continuation", tags.CONTINUES: recorded.run.run_id,
                         tags.RANGE_START: first, tags.RANGE_END: end}
-            last = self.summarize(self.execute(plan.job, run_tags, selection=selection), spec)
-        return last
+            out.append(self.summarize(self.execute(plan.job, run_tags, selection=selection), spec))
+        return out
 
     def settle(self) -> list[str]:
         """Before anything else: runs of this host whose process is gone are marked failed, and every

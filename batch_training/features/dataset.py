@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,6 +32,7 @@ class TrainingData:
     preprocessor: Preprocessor
     rows_without_target: int
     data_version: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def needed_columns(spec: TrainingSpec) -> list[str]:
@@ -54,10 +55,20 @@ def build_training_data(spec: TrainingSpec, window: Window, read_day: Callable[[
         raise NoTrainingRows(f"as of {window.as_of}: no rows with a target in the "
                          f"{'training' if parts['train'].num_rows == 0 else 'holdout'} days")
     pre = fit_preprocessor(parts["train"], spec.features.numeric, spec.features.categorical, spec.target, spec.task)
+    warnings = uninformative_features(pre)
     digest = hashlib.sha256(json.dumps(needed_columns(spec)).encode())
     for day in window.days:
         digest.update(f"{day.isoformat()}={day_fingerprint(day)};".encode())
-    return TrainingData(window, parts["train"], parts["holdout"], pre, dropped, digest.hexdigest()[:16])
+    return TrainingData(window, parts["train"], parts["holdout"], pre, dropped, digest.hexdigest()[:16], warnings)
+
+
+def uninformative_features(pre: Preprocessor) -> list[str]:
+    """Features that cannot tell the model anything in this window: one category, or one number."""
+    out = [f"categorical feature {f.name!r} has {'a single value ' + repr(f.vocabulary[0]) if f.vocabulary else 'no value'} "
+           "in the training days: it tells the model nothing" for f in pre.categorical if len(f.vocabulary) <= 1]
+    out += [f"numeric feature {f.name!r} is constant ({f.mean:g}) in the training days: it tells the model nothing"
+            for f in pre.numeric if f.constant]
+    return out
 
 
 def write_training_data(data: TrainingData, folder: Path) -> None:
@@ -74,7 +85,7 @@ def describe(data: TrainingData) -> dict:
             "train_days": [w.train_days[0].isoformat(), w.train_days[-1].isoformat(), len(w.train_days)],
             "holdout_days": [w.holdout_days[0].isoformat(), w.holdout_days[-1].isoformat(), len(w.holdout_days)],
             "rows_train": data.train.num_rows, "rows_holdout": data.holdout.num_rows,
-            "rows_without_target": data.rows_without_target}
+            "rows_without_target": data.rows_without_target, "warnings": data.warnings}
 
 
 @dataclass

@@ -28,6 +28,7 @@ class NumericFeature:
     mean: float
     std: float
     missing_indicator: bool
+    constant: bool = False  # one value in training (std stored as 1 so the input is 0, not a division by 0)
 
 
 @dataclass
@@ -140,8 +141,9 @@ def fit_preprocessor(train: pa.Table, numeric: list[str], categorical: list[str]
         if finite.size == 0:
             raise ValueError(f"numeric feature {name!r} has no values in the training rows")
         std = float(finite.std())
-        num.append(NumericFeature(name, float(finite.mean()), std if std > 0 and math.isfinite(std) else 1.0,
-                                  bool(finite.size < values.size)))
+        usable = std > 0 and math.isfinite(std)
+        num.append(NumericFeature(name, float(finite.mean()), std if usable else 1.0,
+                                  bool(finite.size < values.size), constant=not usable))
     cat = [CategoricalFeature(name, _vocabulary(train.column(name))) for name in categorical]
     return Preprocessor(num, cat, _fit_target(train.column(target), target, task))
 

@@ -118,9 +118,23 @@ def _postgres(where: Layout, state: dict, seed, echo) -> dict[str, str]:
     seeded = stack_postgres.seed_if_missing(server.url("dwh"), seed)
     if seeded:
         echo(seeded)
+    return _local_connections(server)
+
+
+def _local_connections(server) -> dict[str, str]:
     return {"DAGSTER_PG_HOST": server.host, "DAGSTER_PG_PORT": str(server.port), "DAGSTER_PG_DB": "dagster",
             "DAGSTER_PG_USER": server.user, "DAGSTER_PG_PASSWORD": server.password,
             "BATCH_TRAINING_WAREHOUSE_URL": server.url("dwh"), "BATCH_TRAINING_REGISTRY_URL": server.url("registry")}
+
+
+def _connections_again(where: Layout, state: dict) -> dict[str, str]:
+    """The connection variables of a stack that is up (to start one of its processes again)."""
+    if not (state.get("postgres") or {}).get("local"):
+        return {v: os.environ[v] for v in (*PG_VARS, *URL_VARS) if v in os.environ}
+    server = stack_postgres.local_server(where.stack, where.log("postgres"))
+    if not stack_postgres.is_running(server):
+        raise StackError("the stack's PostgreSQL is not running: `batch-training down`, then `up`")
+    return _local_connections(server)
 
 
 def _environment(where: Layout, connections: dict[str, str], ui_url: str, extra: dict[str, str] | None) -> dict:
@@ -162,18 +176,21 @@ def _wait(what: str, check: Callable[[], None], state: dict, where: Layout, log:
         time.sleep(1.0)
 
 
-def _start_dagster(where: Layout, state: dict, env: dict, port: int, root: Path, deadline: float) -> None:
+def _start_dagster(where: Layout, state: dict, env: dict, port: int, root: Path, deadline: float,
+                   only: tuple[str, ...] = ("webserver", "daemon")) -> None:
     base = state["ui_url"]
     workspace = str(root / "workspace.yaml")
-    web = [_executable("dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace]
-    state["processes"]["webserver"] = procs.start(web, env, where.log("webserver"), root)
-    _write_state(where, state)
+    if "webserver" in only:
+        web = [_executable("dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace]
+        state["processes"]["webserver"] = procs.start(web, env, where.log("webserver"), root)
+        _write_state(where, state)
     # the webserver creates the instance's tables; the daemon starts once that is done (no race)
     _wait("the webserver (GET /server_info)", lambda: health.server_info(base), state, where, "webserver", deadline)
-    daemon = [_executable("dagster-daemon"), "run", "-w", workspace]
     daemon_started = time.time()
-    state["processes"]["daemon"] = procs.start(daemon, env, where.log("daemon"), root)
-    _write_state(where, state)
+    if "daemon" in only:
+        daemon = [_executable("dagster-daemon"), "run", "-w", workspace]
+        state["processes"]["daemon"] = procs.start(daemon, env, where.log("daemon"), root)
+        _write_state(where, state)
     _wait(f"code location {LOCATION!r} to load", lambda: health.location_loaded(base, LOCATION),
           state, where, "webserver", deadline)
     _wait("daemon heartbeats (scheduler, sensors, run queue)", lambda: health.daemons_healthy(base, daemon_started),
@@ -191,10 +208,12 @@ def up(home: Path | str | None = None, port: int | None = None, seed=None, extra
     state = read_state(where)
     if state is not None:
         alive = _alive(state)
-        if any(alive.values()):
+        if alive and all(alive.values()):
             echo(f"already up: {state['ui_url']} ({', '.join(f'{n} {_word(a)}' for n, a in alive.items())}); "
                  f"logs in {where.logs}")
             return state
+        if any(alive.values()):
+            return _restart(where, state, [n for n, ok in alive.items() if not ok], extra_env, timeout, root, echo)
         echo("a previous stack did not stop cleanly: cleaning up what it left")
         down(where.home, echo=echo)
     root = _project_root(root)
@@ -219,6 +238,19 @@ def up(home: Path | str | None = None, port: int | None = None, seed=None, extra
     echo(f"Dagster UI: {ui_url}")
     echo(f"logs: {where.logs}/{{postgres,webserver,daemon}}.log")
     echo(f"DAGSTER_HOME: {where.dagster_home}; stop with `batch-training down` (or `make down`)")
+    return state
+
+
+def _restart(where: Layout, state: dict, dead: list[str], extra_env, timeout: float, root, echo) -> dict:
+    """Start again the processes of a running stack that died (e.g. a killed daemon)."""
+    echo(f"{' and '.join(dead)} not running: starting {'them' if len(dead) > 1 else 'it'} again")
+    root = _project_root(root)
+    env = _environment(where, _connections_again(where, state), state["ui_url"], extra_env)
+    for name in dead:
+        state["processes"].pop(name, None)
+    _start_dagster(where, state, env, state["port"], root, time.monotonic() + timeout, only=tuple(dead))
+    _write_state(where, state)
+    echo(f"Dagster UI: {state['ui_url']}")
     return state
 
 

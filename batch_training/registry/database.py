@@ -24,7 +24,7 @@ from batch_training.errors import CONFIG, TRANSIENT
 from batch_training.libpq import connect_failure_class, sqlstate_class
 from batch_training.registry.migrations import migrate  # (declares the ledger's table too)
 from batch_training.registry.model import ConflictError, RegistryConfigError, RegistryError, RegistryUnavailable
-from batch_training.urls import redact_url
+from batch_training.urls import SECRET_KEYS, redact_url
 from batch_training.registry.schema import metadata, model_versions
 
 BUSY_TIMEOUT_S = 30
@@ -63,7 +63,7 @@ class Database:
         self.url = parse_url(url)
         self.redacted = redact(url)
         self.dialect = self.url.get_backend_name()
-        self._secrets = _secret_forms(self.url.password)
+        self._secrets = _secret_forms(self.url)
         self._schema_ready = False
         self._schema_lock = threading.Lock()
         if self.dialect == "sqlite":
@@ -184,10 +184,15 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
 
-def _secret_forms(password: str | None) -> list[str]:
-    if not password:
-        return []
-    forms = {password, quote(password, safe=""), quote_plus(password)}
+def _secret_forms(url: URL) -> list[str]:
+    """Every credential of the URL (its password, credential query parameters), in each spelling a
+    driver might echo."""
+    found = [url.password] + [v for k, v in url.query.items() if k.lower() in SECRET_KEYS]
+    forms = set()
+    for value in found:
+        for one in ([value] if isinstance(value, str) else list(value or ())):
+            if one:
+                forms |= {one, quote(one, safe=""), quote_plus(one)}
     return sorted(forms, key=len, reverse=True)
 
 

@@ -8,11 +8,12 @@ to a default.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
 
 from batch_training.spec.identifiers import check_identifier, check_table_name
 from batch_training.spec.training import EvaluationSpec, GateSpec, ModelSpec, SplitSpec, Task
@@ -20,6 +21,18 @@ from batch_training.spec.training import EvaluationSpec, GateSpec, ModelSpec, Sp
 ColumnType = Literal["integer", "float", "string", "date", "timestamp"]
 Repair = Literal["whitespace", "thousands_separator"]
 NUMERIC_TYPES = ("integer", "float")
+
+
+def _number(value: object) -> int | float:
+    """A bound as YAML wrote it: an integer stays an exact int (9007199254740993 is no float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("Input should be a valid number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("Input should be a finite number")
+    return value
+
+
+Number = Annotated[int | float, PlainValidator(_number, json_schema_input_type=float)]
 
 
 class FieldError(ValueError):
@@ -44,8 +57,8 @@ class ColumnContract(_Strict):
 
     type: ColumnType
     nullable: bool = False
-    min: float | None = None
-    max: float | None = None
+    min: Number | None = None
+    max: Number | None = None
     allowed: list[str] | None = Field(default=None, description="allowed values (categorical columns)")
     clock: bool = Field(default=False, description="an HHMM clock time: minutes < 60, 0000..2400")
     repairs: list[Repair] | None = Field(

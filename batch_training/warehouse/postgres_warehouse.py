@@ -15,6 +15,7 @@ from batch_training.errors import CONFIG, TRANSIENT
 from batch_training.libpq import connect_failure_class, sqlstate_class
 from batch_training.spec.identifiers import check_identifier, check_table_name, quote_identifier
 from batch_training.timestamps import DayKind
+from batch_training.urls import redact_key_values
 from batch_training.warehouse.base import (
     Warehouse, WarehouseConfigError, WarehouseError, WarehouseQueryError, WarehouseUnavailable, timezone_literal,
 )
@@ -35,7 +36,7 @@ def _query_error(exc: adbc_driver_manager.Error, doing: str) -> WarehouseError:
 
 def connect_error(exc: adbc_driver_manager.Error) -> WarehouseError:
     """The typed error of a failed connection (the driver's message names host and port, never the password)."""
-    line = _first_line(exc)
+    line = redact_key_values(_first_line(exc))
     return _TYPED[connect_failure_class(line)](f"cannot connect to PostgreSQL: {line}")
 
 

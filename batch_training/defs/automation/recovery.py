@@ -25,7 +25,7 @@ from batch_training.defs.automation.reaper import reap_dead_runs
 from batch_training.defs.automation.record import record_failed_run
 from batch_training.defs.resources import AlertsResource, LedgerResource
 from batch_training.errors import TRANSIENT
-from batch_training.operations import tags
+from batch_training.operations import failpoints, tags
 from batch_training.operations.planner import Relaunch, budget_left, contiguous_ranges, plan_relaunches
 from batch_training.settings import Settings
 
@@ -36,7 +36,7 @@ def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, 
     by_job = {plan.job: plan for plan in plans}
 
     @dg.sensor(
-        name="recovery", jobs=jobs, minimum_interval_seconds=60, default_status=status,
+        name="recovery", jobs=jobs, minimum_interval_seconds=settings.recovery_interval_s, default_status=status,
         description="Records every failed partition of this code location in the failure ledger, relaunches "
                     "transient failures (backoff, attempt budget) as single runs over contiguous ranges of exactly "
                     "those partitions, continues the days a failure held back, and alerts on data, gate, "
@@ -66,6 +66,8 @@ def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, 
                     requests += continuations(plan, run, recorded.run.asset, recorded.continue_days)
             resolve(instance, book)
             requests += relaunch_due(book, by_job, settings, now)
+        if requests:
+            failpoints.reach("recovery.before_requests_return")  # a test kills the daemon here
         return dg.SensorResult(run_requests=requests, cursor=changes.cursor or context.cursor)
 
     return recovery

@@ -39,6 +39,8 @@ def build_dataset_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
             with atomic_directory(folder) as tmp:
                 write_training_data(data, tmp)
         info = describe(data)
+        for warning in data.warnings:
+            context.log.warning(warning)
         context.log.info(f"as of {info['as_of']}: {info['rows_train']} training rows over {len(window.train_days)} days, "
                          f"{info['rows_holdout']} holdout rows over {len(window.holdout_days)} days")
         return dg.MaterializeResult(
@@ -48,6 +50,7 @@ def build_dataset_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
                 "train_days": f"{info['train_days'][0]}..{info['train_days'][1]} ({info['train_days'][2]} days)",
                 "holdout_days": f"{info['holdout_days'][0]}..{info['holdout_days'][1]} ({info['holdout_days'][2]} days)",
                 "data_version": info["data_version"],
+                "warnings": dg.MetadataValue.json(data.warnings),
                 "preprocessing": dg.MetadataValue.json(data.preprocessor.to_dict()),
                 "path": dg.MetadataValue.path(str(folder)),
             },
