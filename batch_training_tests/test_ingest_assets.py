@@ -167,3 +167,41 @@ def test_the_dwh_returning_rows_in_another_order_changes_no_cleansed_file(tmp_pa
                         for part in ("raw", "cleansed")})
     assert digests[0]["cleansed"] == digests[1]["cleansed"]
     assert digests[0]["raw"] != digests[1]["raw"]  # the DWH order did change
+
+
+def test_rows_the_extract_lost_fail_conservation_naming_the_day(tmp_path, flights):
+    """A DWH read that returns fewer rows than the DWH counts (a driver or bound bug, a row with a
+    partition value the split cannot place) is a blocking ERROR that names the day, not a silence."""
+    from contextlib import contextmanager
+
+    from batch_training.defs.resources import WarehouseResource
+
+    class LosesARowOfTheSecondDay(WarehouseResource):
+        @contextmanager
+        def connect(self):
+            with super().connect() as wh:
+                read = wh.read_between
+
+                def lossy(table, column, lower, upper):
+                    rows = read(table, column, lower, upper)
+                    days = rows.column(column).to_pylist()
+                    drop = days.index(FIRST + dt.timedelta(days=1)) if FIRST + dt.timedelta(days=1) in days else None
+                    return rows if drop is None else rows.take([i for i in range(rows.num_rows) if i != drop])
+
+                wh.read_between = lossy
+                yield wh
+
+    url = seeded(tmp_path)
+    from batch_training.defs.ingest import build_ingest_defs
+    from batch_training.defs.resources import ArtifactStoreResource
+
+    defs = dg.Definitions.merge(build_ingest_defs(flights), dg.Definitions(resources={
+        "warehouse": LosesARowOfTheSecondDay(url=url), "artifacts": ArtifactStoreResource(root=str(tmp_path / "data"))}))
+    result = run_range(defs, flights, DAYS[0], DAYS[-1], dg.DagsterInstance.ephemeral())
+    assert not result.success
+    check = check_evaluations(result)["raw:conservation"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    with open_warehouse(url) as wh:
+        counted = wh.count_between("flights", "flight_date", FIRST + dt.timedelta(days=1), FIRST + dt.timedelta(days=2))
+    assert check.metadata["errors"].value == {
+        DAYS[1]: f"raw has {counted - 1} rows but the DWH counts {counted} for this day"}
