@@ -80,18 +80,19 @@ def _days_line(summary) -> str:
     return ", ".join(f"{asset} {count}" for asset, count in sorted(summary.days.items()))
 
 
-def print_recorded(recorded) -> None:
-    """What the failure ledger now holds for a failed run."""
-    if recorded is None or not recorded.entries:
-        return
+def print_recorded(recorded: list) -> None:
+    """What the failure ledger now holds for a failed run, step by step."""
     from batch_training.operations.planner import days_text
 
-    run = recorded.run
-    ids = " ".join(str(e.id) for e in recorded.entries)
-    print(f"  ledger: {run.failure_class} failure of {run.asset} for {days_text(e.partition for e in recorded.entries)} "
-          f"recorded as #{ids.replace(' ', ', #')} (`batch-training failures --open`)")
-    if run.hint:
-        print(f"  what to do: {run.hint}; then `batch-training rekick {ids}`")
+    for step in recorded:
+        if not step.entries:
+            continue
+        run = step.run
+        ids = " ".join(str(e.id) for e in step.entries)
+        print(f"  ledger: {run.failure_class} failure of {run.asset} for {days_text(e.partition for e in step.entries)} "
+              f"recorded as #{ids.replace(' ', ', #')} (`batch-training failures --open`)")
+        if run.hint:
+            print(f"  what to do: {run.hint}; then `batch-training rekick {ids}`")
 
 
 def print_summary(name: str, first: str, last: str, summary, settings) -> None:

@@ -14,10 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 STAGES = ("raw", "cleansed", "quarantine", "training_dataset", "trained_model", "evaluation_report",
           "server_image", "production_model")
-EXPECTED_ASSETS = {f"flights_delay/{stage}" for stage in STAGES}
+EXPECTED_ASSETS = {f"flights_delay/{stage}" for stage in STAGES} | {
+    f"flights_delay/weather/{stage}" for stage in ("raw", "cleansed", "quarantine")}
 EXPECTED_CHECKS = {
     "flights_delay/raw:schema_drift", "flights_delay/raw:not_empty", "flights_delay/raw:conservation",
     "flights_delay/raw:source_fresh",
+    "flights_delay/weather/raw:schema_drift", "flights_delay/weather/raw:not_empty",
+    "flights_delay/weather/raw:conservation", "flights_delay/weather/cleansed:quarantine_rate",
+    "flights_delay/weather/cleansed:duplicates",
     "flights_delay/cleansed:quarantine_rate", "flights_delay/cleansed:duplicates",
     "flights_delay/evaluation_report:gate", "flights_delay/server_image:smoke_test", "flights_delay/production_model:fresh",
 }
@@ -55,6 +59,8 @@ def test_asset_keys_checks_and_jobs(env):
     blocking = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys
                 if graph.get_check_spec(k).blocking}
     assert blocking == {"flights_delay/raw:schema_drift", "flights_delay/raw:not_empty", "flights_delay/raw:conservation",
+                        "flights_delay/weather/raw:schema_drift", "flights_delay/weather/raw:not_empty",
+                        "flights_delay/weather/raw:conservation", "flights_delay/weather/cleansed:quarantine_rate",
                         "flights_delay/cleansed:quarantine_rate", "flights_delay/evaluation_report:gate",
                         "flights_delay/server_image:smoke_test"}
 

@@ -145,7 +145,7 @@ GATE = GateSpec(min_improvement_over_naive=0.05, champion_tolerance=0.01, slice_
 
 
 def _decide(candidate=10.0, naive=11.0, champion=10.0, cand_slices=None, ref_slices=None, **kw) -> GateDecision:
-    return decide(metric="mae", candidate={"mae": candidate, "n": 1000},
+    return decide(task="regression", metric="mae", candidate={"mae": candidate, "n": 1000},
                   naive=None if naive is None else {"mae": naive},
                   champion=None if champion is None else {"mae": champion},
                   candidate_slices=cand_slices or {}, reference_slices=ref_slices,

@@ -7,7 +7,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from batch_training.features import NotEnoughDays, Preprocessor, fit_preprocessor, first_as_of_day, window_for
+from batch_training.features import (NotEnoughDays, Preprocessor, TargetClassesError, first_as_of_day, fit_preprocessor,
+                                     window_for)
 from batch_training.spec.training import SplitSpec
 
 TRAIN = pa.table({
@@ -41,12 +42,36 @@ def test_regression_target_round_trips_through_scaling():
     assert (pre.target.shift, pre.target.scale) == (25.0, 10.0)
 
 
-def test_class_labels_map_to_sorted_indices_and_unseen_classes_to_minus_one():
-    pre = fit_preprocessor(TRAIN, ["x"], ["c"], "label", "binary")
+def test_class_labels_map_to_indices_and_unseen_classes_to_minus_one():
+    pre = fit_preprocessor(TRAIN, ["x"], ["c"], "label", "binary", positive_class="ok")
     assert pre.target.classes == ["bad", "ok"] and pre.n_outputs == 1
     assert pre.encode_target(pa.chunked_array([["ok", "bad", "weird", None]])).tolist() == [1, 0, -1, -1]
-    with pytest.raises(ValueError, match="2 classes"):
-        fit_preprocessor(TRAIN.slice(0, 1), ["x"], ["c"], "label", "binary")
+    multi = fit_preprocessor(TRAIN, ["x"], ["c"], "label", "multiclass")
+    assert multi.target.classes == ["bad", "ok"] and multi.n_outputs == 2  # multiclass: sorted
+
+
+def test_binary_classes_are_negative_then_positive_whatever_their_spelling():
+    """"bad" sorts first: sorted order would make "ok" the model's positive class."""
+    pre = fit_preprocessor(TRAIN, ["x"], ["c"], "label", "binary", positive_class="bad")
+    assert pre.target.classes == ["ok", "bad"] and pre.target.positive_class == "bad"
+    assert pre.encode_target(TRAIN.column("label")).tolist() == [0, 1, 0, 0]
+    again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    assert again.target.classes == ["ok", "bad"] and again.target.decision_threshold == 0.5  # not fitted yet
+    with pytest.raises(ValueError, match="positive_class"):
+        fit_preprocessor(TRAIN, ["x"], ["c"], "label", "binary")
+
+
+@pytest.mark.parametrize("rows, positive, message", [
+    (TRAIN.slice(0, 1), "ok", r"needs 2 classes in training, 'label' has \['ok'\]"),   # one class only
+    (TRAIN.slice(0, 1), "bad", r"needs 2 classes in training, 'label' has \['ok'\]"),
+    (TRAIN, "good", r"positive class 'good' of target 'label' is absent from the training rows, which hold"),
+])
+def test_a_window_without_both_classes_is_a_data_error(rows, positive, message):
+    with pytest.raises(TargetClassesError, match=message) as info:
+        fit_preprocessor(rows, ["x"], ["c"], "label", "binary", positive_class=positive)
+    assert info.value.failure_class == "data"
+    with pytest.raises(TargetClassesError, match="fewer than 2 classes"):
+        fit_preprocessor(TRAIN.slice(0, 1), ["x"], ["c"], "label", "multiclass")
 
 
 def test_json_round_trip_gives_identical_encodings():

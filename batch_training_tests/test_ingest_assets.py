@@ -66,6 +66,9 @@ def test_range_is_one_run_and_every_row_is_clean_or_quarantined(tmp_path, flight
     assert {name: e.passed for name, e in checks.items()} == {
         "raw:schema_drift": True, "raw:not_empty": True, "raw:conservation": True,
         "cleansed:quarantine_rate": False, "cleansed:duplicates": True,
+        # the joined weather table, judged by its own contract
+        "weather/raw:schema_drift": True, "weather/raw:not_empty": True, "weather/raw:conservation": True,
+        "weather/cleansed:quarantine_rate": True, "weather/cleansed:duplicates": True,
     }
     assert checks["cleansed:quarantine_rate"].severity == dg.AssetCheckSeverity.WARN
     assert checks["cleansed:quarantine_rate"].metadata["days_failed"].value == len(DAYS)

@@ -60,7 +60,7 @@ def test_ingest_from_a_postgres_dwh_is_recorded_in_postgres(production_instance,
         counts = dict(con.execute(
             "SELECT dagster_event_type, count(*) FROM event_logs WHERE run_id = %s GROUP BY 1",
             (result.run_id,)).fetchall())
-    assert counts["ASSET_MATERIALIZATION"] == 3 * len(DAYS)
+    assert counts["ASSET_MATERIALIZATION"] == 6 * len(DAYS)  # raw, cleansed, quarantine of flights and weather
     with psycopg.connect(postgres_url) as con:
         per_day = dict(con.execute(
             "SELECT flight_date::text, count(*) FROM flights GROUP BY 1").fetchall())

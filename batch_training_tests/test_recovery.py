@@ -47,18 +47,22 @@ def test_dwh_outage_is_retried_relaunched_within_budget_and_recovered_exactly(
         failed = ingest_range(defs, instance, DAYS[0], DAYS[-1])
         assert not failed.success
         retries = [e for e in failed.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-        assert len(retries) == settings.retry_max  # the step retried the transient fault, then gave up
+        # each table's extract retried the transient fault, then gave up
+        assert sorted(e.step_key for e in retries) == sorted(["flights_delay__raw", "flights_delay__weather__raw"]
+                                                             * settings.retry_max)
 
         daemon = Daemon(defs, instance)
-        [request] = daemon.tick()
+        [request] = daemon.tick()  # both tables failed on the same days: one relaunch takes both
         assert request.tags["dagster/asset_partition_range_start"] == DAYS[0]
         assert request.tags["dagster/asset_partition_range_end"] == DAYS[-1]
-        assert {k.path[-1] for k in request.asset_selection} == {"raw", "cleansed", "quarantine"}
+        assert {"/".join(k.path[1:]) for k in request.asset_selection} == {
+            "raw", "cleansed", "quarantine", "weather/raw", "weather/cleansed", "weather/quarantine"}
         with ledger(settings) as book:
             entries = book.list(spec="flights_delay")
         # asked for, not yet seen to exist: the entries wait for the run (no attempt counted yet)
-        assert [(e.asset, e.partition, e.failure_class, e.status, e.attempts, e.relaunch_key) for e in entries] == [
-            ("flights_delay/raw", day, "transient", "open", 0, request.run_key) for day in DAYS]
+        assert sorted((e.asset, e.partition, e.failure_class, e.status, e.attempts, e.relaunch_key) for e in entries) == \
+            sorted((asset, day, "transient", "open", 0, request.run_key)
+                   for asset in ("flights_delay/raw", "flights_delay/weather/raw") for day in DAYS)
         assert "connect" in entries[0].error.lower() and postgres_server.password not in entries[0].error
 
         assert not daemon.launch(request).success  # still down: the relaunch fails, the budget is counted
@@ -72,6 +76,7 @@ def test_dwh_outage_is_retried_relaunched_within_budget_and_recovered_exactly(
     with ledger(settings) as book:
         entries = book.list(spec="flights_delay")
     assert {(e.partition, e.status, e.attempts) for e in entries} == {(day, "resolved", 2) for day in DAYS}
+    assert len(entries) == 2 * len(DAYS)
     assert materialized(instance, "cleansed") == sorted(DAYS + ["2013-03-05", "2013-03-06"])
     runs = instance.get_run_records()
     recovery_runs = [r.dagster_run for r in runs if r.dagster_run.tags.get("batch_training/trigger") == "recovery"]
@@ -246,16 +251,17 @@ def test_wrong_settings_are_config_failures_never_retried_and_alerted_once(
     failed = ingest_range(defs, instance, "2013-03-01", "2013-03-02")
     assert not failed.success
     assert not [e for e in failed.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]  # not retried
-    [failure] = failed.get_step_failure_events()
+    [failure] = [e for e in failed.get_step_failure_events() if e.step_key == "flights_delay__raw"]
     assert says in failure.event_specific_data.error.message and "[config failure" in failure.event_specific_data.error.message
 
     daemon = Daemon(defs, instance)
     assert daemon.tick() == [] and daemon.tick() == []  # recorded, never relaunched, alerted once
     with ledger(settings) as book:
         entries = book.list(spec="flights_delay")
-    assert [(e.partition, e.failure_class, e.status) for e in entries] == [
-        ("2013-03-01", "config", "open"), ("2013-03-02", "config", "open")]
-    assert alerts.kinds() == ["config_failure"]
+    assert sorted((e.asset, e.partition, e.failure_class, e.status) for e in entries) == sorted(
+        (asset, day, "config", "open") for asset in ("flights_delay/raw", "flights_delay/weather/raw")
+        for day in ("2013-03-01", "2013-03-02"))
+    assert alerts.kinds() == ["config_failure"]  # one alert for both tables' extracts
     body = alerts.received[0]["batch_training"]
     assert body["failure_class"] == "config" and body["days"] == "2013-03-01..2013-03-02"
     assert body["ledger_ids"] == [e.id for e in entries] and "BATCH_TRAINING_WAREHOUSE_URL" in body["hint"]

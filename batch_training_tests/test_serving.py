@@ -26,10 +26,19 @@ from batch_training.serving import build_bundle, bundle_requirements, content_ha
 from batch_training.spec import builtin_spec_dir, load_spec
 from batch_training.spec.model import FeaturesSpec
 from batch_training.training import Checkpoint, ModelConfig, TabularNet, load_checkpoint, save_checkpoint
-from batch_training_tests.support.sensors import sensor_readings, sensor_spec
+from batch_training_tests.support.sensors import alert_readings, binary_sensor_spec, sensor_readings, sensor_spec, typed
 
 FLIGHT_CARRIERS = ["AA", "B6", "DL", "UA"]  # WN is allowed by the contract but never seen in training
 FLIGHT_DESTS = ["LAX", "SFO", "BOS", "ORD", "MIA"]
+
+
+def plain_flights_spec():
+    """The flagship's main table with plain features only (no join, nothing derived): the server's
+    rules on the contract's own columns."""
+    spec = load_spec(builtin_spec_dir() / "flights_delay.yaml")
+    features = FeaturesSpec(numeric=["dep_delay", "sched_dep_time", "distance", "hour"],
+                            categorical=["carrier", "origin", "dest"])
+    return spec.model_copy(update={"joins": {}, "derived": {}, "features": features})
 
 
 def _flights_table(rng: np.random.Generator, n: int) -> pa.Table:
@@ -50,7 +59,8 @@ def _sensor_table(days: int, seed: int) -> pa.Table:
 
 
 def _fit(spec, train: pa.Table, holdout: pa.Table, epochs: int = 2, seed: int | None = None) -> Checkpoint:
-    pre = fit_preprocessor(train, spec.features.numeric, spec.features.categorical, spec.target, spec.task)
+    pre = fit_preprocessor(train, spec.features.numeric, spec.features.categorical, spec.target, spec.task,
+                           spec.positive_class)
     update = {"epochs": epochs} | ({"seed": seed} if seed is not None else {})
     data = LoadedDataset(train, holdout, pre, {"as_of": "2024-01-01"})
     return fit_candidate(data, spec.model.model_copy(update=update), {"spec": spec.name, "days": 3}).checkpoint
@@ -78,9 +88,25 @@ def _sensor_rows(rng: np.random.Generator, n: int) -> list[dict]:
 
 
 def _table(rows: list[dict], spec) -> pa.Table:
-    types = {"float": pa.float64(), "integer": pa.int64(), "string": pa.string()}
-    names = spec.features.numeric + spec.features.categorical
-    return pa.table({name: pa.array([row.get(name) for row in rows], types[spec.columns[name].type]) for name in names})
+    """Request rows as the offline path sees them: the raw inputs typed by their contract (dates and
+    timestamps from their ISO text), then the spec's derived features."""
+    import datetime as dt
+
+    from batch_training.features.columns import request_inputs
+    from batch_training.features.derive import add_derived
+
+    types = {"float": pa.float64(), "integer": pa.int64(), "string": pa.string(), "date": pa.date32(),
+             "timestamp": pa.timestamp("us", tz="UTC")}
+    columns = {}
+    for name in request_inputs(spec):
+        kind = spec.contract_of(name).type
+        values = [row.get(name) for row in rows]
+        if kind == "date":
+            values = [None if v is None else dt.date.fromisoformat(v) for v in values]
+        elif kind == "timestamp":
+            values = [None if v is None else dt.datetime.fromisoformat(v.replace("Z", "+00:00")) for v in values]
+        columns[name] = pa.array(values, types[kind])
+    return add_derived(add_derived(pa.table(columns), spec, after_joins=False), spec, after_joins=True)
 
 
 class Case:
@@ -106,7 +132,7 @@ def test_validation_rows_are_a_seeded_share_of_the_training_rows():
 def test_the_holdout_never_shapes_the_fit():
     """Early stopping and the best epoch look at training rows only: another holdout, the same weights
     and the same history."""
-    spec = load_spec(builtin_spec_dir() / "flights_delay.yaml")
+    spec = plain_flights_spec()
     rng = np.random.default_rng(5)
     train = _flights_table(rng, 1200)
     one, other = (_fit(spec, train, _flights_table(np.random.default_rng(s), 300), epochs=4) for s in (1, 2))
@@ -117,7 +143,7 @@ def test_the_holdout_never_shapes_the_fit():
 
 @pytest.fixture(scope="module")
 def flights(tmp_path_factory) -> Case:
-    spec = load_spec(builtin_spec_dir() / "flights_delay.yaml")
+    spec = plain_flights_spec()
     rng = np.random.default_rng(0)
     ckpt = _fit(spec, _flights_table(rng, 1500), _flights_table(rng, 300))
     folder = tmp_path_factory.mktemp("flights")
@@ -137,7 +163,21 @@ def sensors(tmp_path_factory) -> Case:
     return Case("sensors", spec, folder / "model.pt", folder / "bundle", _sensor_rows(np.random.default_rng(1), 300))
 
 
-@pytest.fixture(params=["flights", "sensors"])
+@pytest.fixture(scope="module")
+def alerts(tmp_path_factory) -> Case:
+    """A binary model whose positive class ("alert") sorts first, with a chosen decision threshold."""
+    import datetime as dt
+
+    spec = binary_sensor_spec()
+    table = typed(alert_readings(dt.date(2024, 3, 1), 5, seed=7))
+    ckpt = _fit(spec, table.slice(0, 384), table.slice(384), epochs=8)
+    folder = tmp_path_factory.mktemp("alerts")
+    save_checkpoint(folder / "model.pt", ckpt)
+    build_bundle(folder / "model.pt", spec, "alerts-v1", folder / "bundle", {"log_loss": 0.3})
+    return Case("alerts", spec, folder / "model.pt", folder / "bundle", _sensor_rows(np.random.default_rng(2), 300))
+
+
+@pytest.fixture(params=["flights", "sensors", "alerts"])
 def case(request) -> Case:
     return request.getfixturevalue(request.param)
 
@@ -223,7 +263,13 @@ def test_server_matches_offline_predictions(case):
         np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
         if case.spec.task != "regression":
             labels = [p["label"] for p in body["predictions"]]
-            assert labels == [classes[i] for i in want.argmax(axis=1)]
+            if case.spec.task == "binary":  # positive at the stored threshold, not at argmax
+                threshold = case.checkpoint.preprocessing["target"]["threshold"]
+                assert classes[1] == case.spec.positive_class and threshold != 0.5
+                assert labels == [classes[int(p >= threshold)] for p in want[:, 1]]
+                assert set(labels) == set(classes) and labels != [classes[i] for i in want.argmax(axis=1)]
+            else:
+                assert labels == [classes[i] for i in want.argmax(axis=1)]
             assert set(labels) <= set(classes)
 
         singles = []
@@ -711,3 +757,63 @@ def test_row_schema_for_integer_codes_and_awkward_feature_names():
         with pytest.raises(ValidationError) as err:
             Row.model_validate(bad)
         assert [(e["loc"], e["type"]) for e in err.value.errors()] == [((loc,), kind)]
+
+
+# --- the flagship: joined columns and derived features as request inputs -------------------------------
+def _flagship_table(rng: np.random.Generator, n: int) -> pa.Table:
+    """Raw flagship columns (main and weather.*) as the training dataset holds them, before derivation."""
+    import datetime as dt
+
+    dep = rng.normal(10, 30, n).round()
+    sched_dep = rng.choice([0, 559, 830, 1200, 1545, 2100, 2359], n).astype(np.int64)
+    block = rng.integers(60, 400, n)
+    arr_minutes = (sched_dep // 100 * 60 + sched_dep % 100 + block) % 1440
+    return pa.table({
+        "flight_date": pa.array([dt.date(2013, 3, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 60, n)]),
+        "dep_delay": pa.array([None if rng.random() < 0.05 else float(v) for v in dep], pa.float64()),
+        "sched_dep_time": sched_dep, "sched_arr_time": (arr_minutes // 60 * 100 + arr_minutes % 60).astype(np.int64),
+        "distance": rng.integers(100, 3000, n),
+        "carrier": rng.choice(FLIGHT_CARRIERS, n), "origin": rng.choice(["EWR", "JFK", "LGA"], n),
+        "dest": rng.choice(FLIGHT_DESTS, n),
+        **{f"weather.{c}": pa.array([None if rng.random() < 0.05 else float(v) for v in rng.uniform(lo, hi, n)])
+           for c, lo, hi in [("temp", 10, 90), ("dewp", 0, 70), ("humid", 20, 100), ("wind_speed", 0, 40),
+                             ("precip", 0, 1), ("pressure", 990, 1040), ("visib", 0, 10)]},
+        "arr_delay": (dep + rng.normal(-5, 10, n)).round(),
+    })
+
+
+def test_derived_and_joined_inputs_are_served_as_trained(tmp_path):
+    """The flagship's server takes the raw fields: the joined weather as ``weather.<column>`` and the
+    columns its derived features come from (``flight_date``, the HHMM clocks); it derives the features
+    with the training code's own module, so its predictions are the offline ones."""
+    from batch_training.features.columns import request_rows
+    from batch_training.features.derive import add_derived
+
+    spec = load_spec(builtin_spec_dir() / "flights_delay.yaml")
+    rng = np.random.default_rng(4)
+    train, holdout = (add_derived(_flagship_table(rng, n), spec, after_joins=False) for n in (1500, 300))
+    ckpt = _fit(spec, train, holdout)
+    save_checkpoint(tmp_path / "model.pt", ckpt)
+    bundle = tmp_path / "bundle"
+    build_bundle(tmp_path / "model.pt", spec, "flagship-v1", bundle, {"mae": 12.0})
+    metadata = json.loads((bundle / "metadata.json").read_text())
+    assert metadata["inputs"]["dates"] == ["flight_date"] and "weather.temp" in metadata["inputs"]["numeric"]
+    assert "sched_dep_minutes" not in metadata["inputs"]["numeric"] and set(metadata["derived"]) == {
+        "sched_dep_minutes", "block_minutes", "dep_hour", "weekday"}
+    assert metadata["contract"]["weather.wind_speed"]["max"] == 150  # the joined table's contract
+
+    rows = request_rows(spec, holdout)
+    assert rows[0]["flight_date"] == holdout.column("flight_date")[0].as_py().isoformat()
+    with TestClient(_app(bundle)) as client:
+        body = client.post("/predict/batch", json={"rows": rows}).json()
+        np.testing.assert_allclose(body["predictions"], Predictor(ckpt)(holdout), rtol=1e-5, atol=1e-4)
+        single = client.post("/predict", json=rows[7]).json()["prediction"]
+        assert single == pytest.approx(body["predictions"][7], abs=1e-9)
+        bad = dict(rows[0], **{"weather.wind_speed": 1048.4, "flight_date": "2013-02-30"})
+        errors = client.post("/predict", json=bad).json()["detail"]
+        assert {tuple(e["loc"]): e["type"] for e in errors} == {
+            ("body", "weather.wind_speed"): "less_than_equal", ("body", "flight_date"): "value_error"}
+        missing = {k: v for k, v in rows[0].items() if k != "sched_arr_time"}
+        assert client.post("/predict", json=missing).json()["detail"][0]["loc"] == ["body", "sched_arr_time"]
+        derived_given = dict(rows[0], weekday="3")  # a derived feature is computed, never taken
+        assert client.post("/predict", json=derived_given).json()["detail"][0]["type"] == "extra_forbidden"

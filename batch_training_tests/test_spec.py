@@ -48,7 +48,13 @@ def test_flagship_spec_loads_with_its_contract():
     assert spec.source.timezone == "America/New_York"
     assert (spec.source.first_day, spec.source.last_day) == (dt.date(2013, 1, 1), dt.date(2013, 12, 31))
     assert spec.target == "arr_delay"
-    assert spec.features.categorical == ["carrier", "origin", "dest"]
+    assert spec.features.categorical == ["carrier", "origin", "dest", "dep_hour", "weekday"]
+    weather = spec.joins["weather"]
+    assert (weather.source.table, weather.keys, weather.event_time, weather.time) == (
+        "weather", {"origin": "origin"}, "time_hour", "time_hour")
+    assert weather.as_table(spec.source).source.first_day == spec.source.first_day  # the main table's days
+    assert spec.kind_of("weather.temp") == "number" and spec.kind_of("block_minutes") == "number"
+    assert spec.derived["block_minutes"].op == "clock_difference"
     distance = spec.columns["distance"]
     assert (distance.type, distance.min, distance.max, distance.nullable) == ("integer", 1, 6000, False)
     assert distance.effective_repairs == ("whitespace", "thousands_separator")

@@ -15,7 +15,7 @@ from batch_training.training import load_checkpoint
 from batch_training.warehouse import open_warehouse
 from batch_training_tests.support import flights
 from batch_training_tests.support.dagster_run import check_evaluations, pipeline_defs, run_range, run_training
-from batch_training_tests.support.sensors import sensor_readings, sensor_spec
+from batch_training_tests.support.sensors import alert_readings, binary_sensor_spec, sensor_readings, sensor_spec
 
 AS_OF = "2013-02-11"
 
@@ -118,3 +118,33 @@ def test_second_spec_trains_a_classifier_with_no_code_change(tmp_path):
     assert report["candidate"]["log_loss"] < report["baselines"]["constant"]["log_loss"]
     assert report["candidate"]["accuracy"] > report["baselines"]["constant"]["accuracy"]
     assert set(report["slices"]["sensor"]) == {"s1", "s2", "s3", "s4"}
+
+
+def test_a_binary_spec_gates_on_the_class_prior_and_ships_its_threshold(tmp_path):
+    spec = binary_sensor_spec()  # positive class "alert" sorts before "ok"
+    url = f"duckdb://{tmp_path / 'alerts.duckdb'}"
+    with open_warehouse(url) as wh:
+        wh.execute("CREATE SCHEMA telemetry")
+        wh.replace_table("telemetry.readings", alert_readings(dt.date(2024, 3, 1), 10))
+    instance = dg.DagsterInstance.ephemeral()
+    defs = pipeline_defs(spec, url, tmp_path / "data")
+    assert run_range(defs, spec, "2024-03-01", "2024-03-10", instance).success
+    result = run_training(defs, spec, "2024-03-11", instance)
+    assert result.success, [e.event_specific_data.error.message for e in result.get_step_failure_events()]
+
+    store = PartitionStore(tmp_path / "data")
+    ckpt = load_checkpoint(store.artifact_dir(spec.name, "trained_model", "2024-03-11") / "model.pt")
+    report = json.loads((store.artifact_dir(spec.name, "evaluation_report", "2024-03-11") / "report.json").read_text())
+    threshold = ckpt.metadata["decision_threshold"]["threshold"]
+    assert ckpt.preprocessing["target"]["classes"] == ["ok", "alert"]
+    assert report["decision_threshold"]["candidate_threshold"] == threshold
+    assert [c["rule"] for c in report["gate"]["checks"]] == ["not_degenerate", "beats_class_prior", "auc_above_chance",
+                                                             "not_worse_than_champion", "slices"]
+    assert report["gate"]["passed"] and report["candidate"]["predicted_classes"] == 2
+    assert (store.artifact_dir(spec.name, "evaluation_report", "2024-03-11") / "precision_recall.png").exists()
+    mats = {m.asset_key.path[-1]: m.materialization.metadata for m in result.get_asset_materialization_events()}
+    assert mats["trained_model"]["decision_threshold"].value == pytest.approx(threshold)
+    metadata = mats["evaluation_report"]
+    assert metadata["decision_threshold"].value == pytest.approx(threshold)
+    assert metadata["candidate_f1"].value == pytest.approx(report["candidate"]["f1"])
+    assert metadata["candidate_auc"].value == pytest.approx(report["candidate"]["auc"])

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from batch_training.features import window_for
+from batch_training.features.columns import request_rows
 from batch_training.features.dataset import LoadedDataset, build_training_data, describe
 from batch_training.images import make_builder
 from batch_training.images.smoke import wait_ready
@@ -76,7 +77,7 @@ def _bundle(workdir: Path) -> tuple[Path, list[dict]]:
     ckpt = workdir / "model.pt"
     save_checkpoint(ckpt, outcome.checkpoint)
     bundle = build_bundle(ckpt, spec, "bench", workdir / "bundle")
-    rows = data.holdout.select(spec.features.numeric + spec.features.categorical).to_pylist()
+    rows = request_rows(spec, data.holdout)
     return bundle.path, rows
 
 

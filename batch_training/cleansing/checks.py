@@ -15,7 +15,7 @@ import pyarrow as pa
 from batch_training.cleansing.contract import CleansingResult
 from batch_training.cleansing.drift import type_name
 from batch_training.cleansing.parse import compatible
-from batch_training.spec.model import QualitySpec, TrainingSpec
+from batch_training.spec.model import QualitySpec, TableSpec
 
 Severity = Literal["WARN", "ERROR"]
 
@@ -28,7 +28,7 @@ class Verdict:
     details: dict[str, object] = field(default_factory=dict)
 
 
-def schema_drift(raw_schema: pa.Schema, spec: TrainingSpec, reference: dict[str, dict] | None = None) -> Verdict:
+def schema_drift(raw_schema: pa.Schema, spec: TableSpec, reference: dict[str, dict] | None = None) -> Verdict:
     """Missing, unexpected (a renamed column shows as one missing plus one unexpected) or retyped
     columns. Retyped: a type the contract cannot read, or a type other than the column's declared
     ``raw_type`` (else the type first seen, from ``reference``); an all-NULL column is not retyped."""
@@ -65,7 +65,7 @@ def schema_drift(raw_schema: pa.Schema, spec: TrainingSpec, reference: dict[str,
     return Verdict(not problems, "ERROR", summary, details)
 
 
-def empty_day(rows: int, spec: TrainingSpec) -> Verdict:
+def empty_day(rows: int, spec: TableSpec) -> Verdict:
     minimum = spec.quality.min_rows
     if rows >= minimum:
         return Verdict(True, "ERROR", f"{rows} rows (minimum {minimum})", {"rows": rows})

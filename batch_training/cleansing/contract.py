@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch_training.cleansing.parse import ARROW_TYPES, UNPARSEABLE, TimeRule, parse_column
-from batch_training.spec.model import ColumnContract, TrainingSpec
+from batch_training.spec.model import ColumnContract, TableSpec
 
 ROW_NUMBER = "row_number"
 REASONS = "reasons"
@@ -48,7 +48,7 @@ class CleansingResult:
         return self.reasons.get("row:duplicate", 0)
 
 
-def clean_schema(spec: TrainingSpec) -> pa.Schema:
+def clean_schema(spec: TableSpec) -> pa.Schema:
     return pa.schema([pa.field(name, ARROW_TYPES[c.type], nullable=c.nullable) for name, c in spec.columns.items()])
 
 
@@ -150,7 +150,7 @@ def duplicate_mask(raw: pa.Table) -> np.ndarray:
     return mask
 
 
-def cleanse(raw: pa.Table, spec: TrainingSpec) -> CleansingResult:
+def cleanse(raw: pa.Table, spec: TableSpec) -> CleansingResult:
     """Split one day of raw rows into clean typed rows and quarantined rows with reasons."""
     n = raw.num_rows
     violations: list[tuple[str, np.ndarray]] = []

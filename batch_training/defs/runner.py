@@ -69,7 +69,7 @@ class RunSummary:
     reasons: dict[str, int] = field(default_factory=dict)
     checks: dict[str, CheckOutcome] = field(default_factory=dict)
     failure: str | None = None
-    recorded: Recorded | None = None          # the ledger entries of a failed run
+    recorded: list[Recorded] = field(default_factory=list)  # the ledger entries of a failed run, per step
     continued: list["RunSummary"] = field(default_factory=list)  # the runs of the days the failure held back
 
 
@@ -115,26 +115,27 @@ class LocalRunner:
                              None if result.success else failure_text(result))
         if not result.success:
             summary.recorded = self.record(result.run_id)
-            summary.continued = self.continue_held_back(summary.recorded, spec)
+            for recorded in summary.recorded:
+                summary.continued += self.continue_held_back(recorded, spec)
         return summary
 
     # -- failures ------------------------------------------------------------------------------
     def _plan(self, run: dg.DagsterRun) -> JobPlan | None:
         return plan_for(self.instance, run, self.by_job)
 
-    def record(self, run_id: str) -> Recorded | None:
+    def record(self, run_id: str) -> list[Recorded]:
         """Record a failed run in the ledger (once: a run recorded before changes nothing)."""
         run = self.instance.get_run_by_id(run_id)
         plan = self._plan(run) if run is not None else None
         if plan is None:
-            return None
+            return []
         with Ledger(self.ledger_url) as book:
             return record_failed_run(self.instance, run, plan, book, self.sink, self.settings,
                                      dt.datetime.now(dt.timezone.utc))
 
-    def continue_held_back(self, recorded: Recorded | None, spec: TrainingSpec) -> list[RunSummary]:
+    def continue_held_back(self, recorded: Recorded, spec: TrainingSpec) -> list[RunSummary]:
         """Run the steps after the failed one for the days that passed, one run per contiguous range."""
-        if recorded is None or not recorded.continue_days:
+        if not recorded.continue_days:
             return []
         plan = self.by_job[recorded.run.job]
         selection = plan.after(dg.AssetKey.from_user_string(recorded.run.asset))
@@ -187,7 +188,7 @@ class TrainSummary:
     failure: str | None = None
     serving: dict | None = None
     promoted: bool = False
-    recorded: Recorded | None = None
+    recorded: list[Recorded] = field(default_factory=list)
 
 
 def run_training(runner: LocalRunner, spec: TrainingSpec, as_of: str, epochs: int | None = None,
@@ -236,7 +237,7 @@ def rekick(runner: LocalRunner, ids: list[int], reason: str = "rekicked by an op
                 raise ValueError(f"ledger entry {entry.id} is {entry.status}; only open entries can be rekicked")
         for relaunch in plan_relaunches(entries):
             plan = runner.by_job[relaunch.job]
-            selection = plan.relaunch_selection(relaunch.asset, relaunch.from_start)
+            selection = plan.relaunch_selection(relaunch.assets, relaunch.from_start)
             run_tags = {tags.TRIGGER: "rekick", tags.LEDGER_IDS: ",".join(map(str, relaunch.ledger_ids)),
                         tags.ATTEMPT: str(relaunch.attempt)}
             if relaunch.first == relaunch.last:

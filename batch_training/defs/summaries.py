@@ -35,11 +35,12 @@ def check_outcomes(result: dg.ExecuteInProcessResult, run_partition: str | None 
 
 
 def materialized_days(result: dg.ExecuteInProcessResult) -> dict[str, set[str]]:
-    """Asset (last key part) -> the partitions this run materialized, partial ones included."""
+    """Asset (its key without the spec: ``raw``, ``weather/raw``) -> the partitions this run
+    materialized, partial ones included."""
     days: dict[str, set[str]] = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
-        days.setdefault(mat.asset_key.path[-1], set()).add(mat.partition or "")
+        days.setdefault("/".join(mat.asset_key.path[1:]), set()).add(mat.partition or "")
     return days
 
 

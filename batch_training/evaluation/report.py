@@ -89,42 +89,6 @@ def predicted_vs_actual_png(y_true, y_pred, max_points: int = 5000, seed: int = 
     return _png(fig)
 
 
-def calibration_png(y_true, proba, bins: int = 10) -> bytes:
-    """Reliability curve: binary plots the positive-class probability against the positive rate;
-    multiclass plots max-probability confidence against accuracy. Bars show the rows per bin."""
-    y = np.asarray(y_true).ravel().astype(np.int64)
-    p = np.asarray(proba, dtype=float)
-    if p.ndim == 1:
-        p = np.column_stack([1 - p, p])
-    if p.shape[1] == 2:
-        conf, hit, xlabel, ylabel = p[:, 1], (y == 1).astype(float), "predicted probability", "positive rate"
-    else:
-        conf, hit, xlabel, ylabel = p.max(axis=1), (p.argmax(axis=1) == y).astype(float), "confidence", "accuracy"
-    ok = np.isfinite(conf)
-    conf, hit = conf[ok], hit[ok]
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
-    counts = np.bincount(idx, minlength=bins)
-    filled = counts > 0
-    mean_conf = np.bincount(idx, weights=conf, minlength=bins)[filled] / counts[filled]
-    mean_hit = np.bincount(idx, weights=hit, minlength=bins)[filled] / counts[filled]
-    fig = _figure()
-    ax = fig.add_subplot()
-    if not filled.any():
-        _empty(ax, "no finite probabilities")
-        return _png(fig)
-    share = ax.twinx()
-    share.bar(edges[:-1], counts, width=1 / bins, align="edge", alpha=0.15, color="grey")
-    share.set_ylabel("rows")
-    ax.set_zorder(share.get_zorder() + 1)
-    ax.patch.set_visible(False)
-    ax.plot([0, 1], [0, 1], color="black", lw=1, ls="--", label="perfectly calibrated")
-    ax.plot(mean_conf, mean_hit, marker="o", label="model")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=xlabel, ylabel=ylabel, title="Calibration")
-    ax.legend(loc="upper left")
-    return _png(fig)
-
-
 def error_by_slice_png(slices: dict[str, dict[str, dict]], metric: str,
                        models: dict[str, dict[str, dict[str, dict]]] | None = None) -> bytes:
     """Horizontal bars of ``metric`` per slice value, one panel per slice column, the 15 largest values
@@ -191,6 +155,7 @@ def render_markdown(report: dict, images: dict[str, str]) -> str:
     keys = list(dict.fromkeys(k for k in keys if k)) + ["n"]
     lines += ["## Metrics", ""] + _table(["metric"] + [n for n, _ in models],
                                          [[k] + [m.get(k) for _, m in models] for k in keys]) + [""]
+    lines += _threshold_lines(report.get("decision_threshold"))
     if gate.get("checks"):
         lines += ["## Gate checks", ""] + _table(["rule", "passed", "detail"],
                                                  [[c.get("rule"), c.get("passed"), c.get("detail")]
@@ -206,6 +171,21 @@ def render_markdown(report: dict, images: dict[str, str]) -> str:
     if images:
         lines += ["## Plots", ""] + [f"![{name}]({uri})" + "\n" for name, uri in images.items()]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _threshold_lines(section: dict | None) -> list[str]:
+    """Binary: which class is positive, each model's threshold and how the candidate's was chosen."""
+    if not section:
+        return []
+    lines = ["## Decision threshold", "",
+             f"A row is labelled `{section.get('positive_class')}` when its probability is >= the model's threshold; "
+             "accuracy, precision, recall and F1 above are of those labels.", ""]
+    lines += [f"- {k.removesuffix('_threshold')}: {_cell(v)}" for k, v in section.items() if k.endswith("_threshold")]
+    chosen = section.get("chosen_on") or {}
+    if chosen:
+        lines.append(f"- the candidate's was chosen on {chosen.get('rows')} validation rows of the training days "
+                     f"({chosen.get('positives')} positive; F1 there {_cell(chosen.get('f1'))}): {chosen.get('rule')}")
+    return lines + [""]
 
 
 def _jsonable(value: object) -> object:

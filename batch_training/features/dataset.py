@@ -15,6 +15,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from batch_training.errors import DataError
+from batch_training.features.columns import joined_columns, main_columns
+from batch_training.features.derive import add_derived
+from batch_training.features.join import as_of_join
 from batch_training.features.preprocess import Preprocessor, fit_preprocessor
 from batch_training.features.window import Window
 from batch_training.spec import TrainingSpec
@@ -33,33 +36,74 @@ class TrainingData:
     rows_without_target: int
     data_version: str
     warnings: list[str] = field(default_factory=list)
+    joins: dict[str, dict] = field(default_factory=dict)  # part -> join -> rows, matched, unmatched, too_old
 
 
 def needed_columns(spec: TrainingSpec) -> list[str]:
-    features = spec.features.numeric + spec.features.categorical
-    extra = list(spec.evaluation.slices) + ([spec.evaluation.naive.feature] if spec.evaluation.naive else [])
-    return list(dict.fromkeys([spec.source.partition_column, *features, spec.target, *extra]))
+    """The main table's columns read for a window (see ``columns.py``)."""
+    return main_columns(spec)
+
+
+@dataclass
+class JoinedDays:
+    """How to read a joined table's cleansed days: ``read(join, day)`` and ``fingerprint(join, day)``."""
+
+    read: Callable[[str, dt.date], pa.Table]
+    fingerprint: Callable[[str, dt.date], str]
+
+
+def _joined(spec: TrainingSpec, name: str, window: Window, days: JoinedDays) -> tuple[pa.Table, list[dt.date]]:
+    """The joined table's rows of the window's days and the tolerance's margin before them."""
+    join = spec.joins[name]
+    first = max(window.days[0] - dt.timedelta(days=join.margin_days), spec.source.first_day)
+    last = window.days[-1] if spec.source.last_day is None else min(window.days[-1], spec.source.last_day)
+    wanted = list(dict.fromkeys([join.time, *join.keys.values(), *joined_columns(spec, name)]))
+    span = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    tables = [days.read(name, day).select(wanted) for day in span]
+    return (pa.concat_tables(tables) if tables else pa.schema([]).empty_table()), span
+
+
+def _assemble(spec: TrainingSpec, table: pa.Table, joined: dict[str, pa.Table]) -> tuple[pa.Table, dict]:
+    """Derived features of the main columns, the point-in-time joins, then the derived features
+    that read joined columns."""
+    table = add_derived(table, spec, after_joins=False)
+    stats = {}
+    for name, rows in joined.items():
+        table, stats[name] = as_of_join(table, rows, name, spec.joins[name], joined_columns(spec, name))
+    return add_derived(table, spec, after_joins=True), stats
 
 
 def build_training_data(spec: TrainingSpec, window: Window, read_day: Callable[[dt.date], pa.Table],
-                        day_fingerprint: Callable[[dt.date], str]) -> TrainingData:
+                        day_fingerprint: Callable[[dt.date], str], joined_days: JoinedDays | None = None) -> TrainingData:
     columns = needed_columns(spec)
-    parts = {}
+    joined, spans = {}, {}
+    for name in spec.joins:
+        if joined_days is None:
+            raise ValueError(f"spec {spec.name} joins {name!r}: its days must be given")
+        joined[name], spans[name] = _joined(spec, name, window, joined_days)
+    parts, join_stats = {}, {}
     dropped = 0
-    for name, days in (("train", window.train_days), ("holdout", window.holdout_days)):
+    for part, days in (("train", window.train_days), ("holdout", window.holdout_days)):
         table = pa.concat_tables([read_day(day).select(columns) for day in days])
+        table, join_stats[part] = _assemble(spec, table, joined)
         keep = pc.is_valid(table.column(spec.target))
         dropped += table.num_rows - pc.sum(keep).as_py()
-        parts[name] = table.filter(keep)
+        parts[part] = table.filter(keep)
     if parts["train"].num_rows == 0 or parts["holdout"].num_rows == 0:
         raise NoTrainingRows(f"as of {window.as_of}: no rows with a target in the "
-                         f"{'training' if parts['train'].num_rows == 0 else 'holdout'} days")
-    pre = fit_preprocessor(parts["train"], spec.features.numeric, spec.features.categorical, spec.target, spec.task)
+                             f"{'training' if parts['train'].num_rows == 0 else 'holdout'} days")
+    pre = fit_preprocessor(parts["train"], spec.features.numeric, spec.features.categorical, spec.target, spec.task,
+                           spec.positive_class)
     warnings = uninformative_features(pre)
-    digest = hashlib.sha256(json.dumps(needed_columns(spec)).encode())
+    digest = hashlib.sha256(json.dumps([columns, spec.model_dump(include={"joins", "derived", "features"}, mode="json")],
+                                       sort_keys=True, default=str).encode())
     for day in window.days:
         digest.update(f"{day.isoformat()}={day_fingerprint(day)};".encode())
-    return TrainingData(window, parts["train"], parts["holdout"], pre, dropped, digest.hexdigest()[:16], warnings)
+    for name, span in spans.items():
+        for day in span:
+            digest.update(f"{name}/{day.isoformat()}={joined_days.fingerprint(name, day)};".encode())
+    return TrainingData(window, parts["train"], parts["holdout"], pre, dropped, digest.hexdigest()[:16], warnings,
+                        {part: {n: st.to_dict() for n, st in stats.items()} for part, stats in join_stats.items()})
 
 
 def uninformative_features(pre: Preprocessor) -> list[str]:
@@ -85,7 +129,7 @@ def describe(data: TrainingData) -> dict:
             "train_days": [w.train_days[0].isoformat(), w.train_days[-1].isoformat(), len(w.train_days)],
             "holdout_days": [w.holdout_days[0].isoformat(), w.holdout_days[-1].isoformat(), len(w.holdout_days)],
             "rows_train": data.train.num_rows, "rows_holdout": data.holdout.num_rows,
-            "rows_without_target": data.rows_without_target, "warnings": data.warnings}
+            "rows_without_target": data.rows_without_target, "warnings": data.warnings, "joins": data.joins}
 
 
 @dataclass

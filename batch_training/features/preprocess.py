@@ -6,8 +6,12 @@ prediction server), and stored as JSON.
   input to 1.
 - categorical features: a vocabulary of the training values, most frequent first; index 0 is the
   out-of-vocabulary bucket, which also takes missing values.
-- target: regression targets are centred and scaled (median and mean absolute deviation), class
-  labels are mapped to indices of the sorted training classes.
+- target: regression targets are centred and scaled (median and mean absolute deviation). Class
+  labels map to indices of the training classes: multiclass in sorted order; binary as
+  ``[negative, positive]`` by the spec's ``positive_class``, so the model's single logit is the
+  positive class's whatever the labels' spelling (sorted order made "positive" an accident of it).
+  A binary target also carries its decision ``threshold`` once a model is fitted (see
+  ``batch_training.modeling.fit``): the prediction server reads it from this document.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batch_training.errors import DataError
+
 FORMAT = "batch_training.preprocessing/1"
+
+
+class TargetClassesError(DataError, ValueError):
+    """The training rows cannot fit the target's classes: one class only, or no row of the positive class.
+    A data failure (the window's rows), not a bug: retraining on the same days fails the same way."""
 
 
 @dataclass
@@ -45,9 +56,18 @@ class CategoricalFeature:
 class Target:
     name: str
     task: str
-    classes: list[str] | None = None   # classification: index -> label
+    classes: list[str] | None = None   # classification: index -> label (binary: [negative, positive])
     shift: float = 0.0                 # regression: y_model = (y - shift) / scale
     scale: float = 1.0
+    positive_class: str | None = None  # binary: classes[1]
+    threshold: float | None = None     # binary: label positive when p(positive) >= threshold (set by the fit)
+
+    @property
+    def decision_threshold(self) -> float | None:
+        """The binary threshold; 0.5 for a document written before thresholds were chosen."""
+        if self.task != "binary":
+            return None
+        return 0.5 if self.threshold is None else float(self.threshold)
 
 
 @dataclass
@@ -132,8 +152,10 @@ def _indices(column: pa.ChunkedArray, vocabulary: list[str]) -> np.ndarray:
     return (pc.fill_null(found, -1).to_numpy(zero_copy_only=False) + 1).astype(np.int64)
 
 
-def fit_preprocessor(train: pa.Table, numeric: list[str], categorical: list[str], target: str, task: str) -> Preprocessor:
-    """Fit on training rows only (rows whose target is missing must already be dropped)."""
+def fit_preprocessor(train: pa.Table, numeric: list[str], categorical: list[str], target: str, task: str,
+                     positive_class: str | None = None) -> Preprocessor:
+    """Fit on training rows only (rows whose target is missing must already be dropped). A binary
+    task needs ``positive_class``: the class whose probability the model's logit gives."""
     num = []
     for name in numeric:
         values = _floats(train.column(name))
@@ -145,7 +167,7 @@ def fit_preprocessor(train: pa.Table, numeric: list[str], categorical: list[str]
         num.append(NumericFeature(name, float(finite.mean()), std if usable else 1.0,
                                   bool(finite.size < values.size), constant=not usable))
     cat = [CategoricalFeature(name, _vocabulary(train.column(name))) for name in categorical]
-    return Preprocessor(num, cat, _fit_target(train.column(target), target, task))
+    return Preprocessor(num, cat, _fit_target(train.column(target), target, task, positive_class))
 
 
 def _vocabulary(column: pa.ChunkedArray) -> list[str]:
@@ -153,7 +175,7 @@ def _vocabulary(column: pa.ChunkedArray) -> list[str]:
     return [c["values"] for c in sorted(counts, key=lambda c: (-c["counts"], c["values"]))]
 
 
-def _fit_target(column: pa.ChunkedArray, name: str, task: str) -> Target:
+def _fit_target(column: pa.ChunkedArray, name: str, task: str, positive_class: str | None = None) -> Target:
     if task == "regression":
         y = _floats(column)
         y = y[np.isfinite(y)]
@@ -162,7 +184,16 @@ def _fit_target(column: pa.ChunkedArray, name: str, task: str) -> Target:
         return Target(name, task, shift=median, scale=scale)
     classes = sorted(pc.unique(pc.drop_null(column.cast(pa.string()))).to_pylist())
     if task == "binary" and len(classes) != 2:
-        raise ValueError(f"a binary target needs 2 classes in training, {name!r} has {classes}")
+        raise TargetClassesError(f"a binary target needs 2 classes in training, {name!r} has {classes}")
     if len(classes) < 2:
-        raise ValueError(f"target {name!r} has fewer than 2 classes in training: {classes}")
-    return Target(name, task, classes=classes)
+        raise TargetClassesError(f"target {name!r} has fewer than 2 classes in training: {classes}")
+    if task != "binary":
+        return Target(name, task, classes=classes)
+    if positive_class is None:
+        raise ValueError(f"binary target {name!r} needs a positive_class (classes are not ordered by spelling)")
+    positive = str(positive_class)  # the labels' text form, as _indices compares them
+    if positive not in classes:
+        raise TargetClassesError(f"the positive class {positive!r} of target {name!r} is absent from the "
+                                 f"training rows, which hold {classes}")
+    negative = next(c for c in classes if c != positive)
+    return Target(name, task, classes=[negative, positive], positive_class=positive)

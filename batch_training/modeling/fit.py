@@ -1,4 +1,12 @@
-"""Train a candidate from a training dataset folder's contents."""
+"""Train a candidate from a training dataset folder's contents.
+
+A binary candidate also gets its decision threshold here, chosen on the validation rows (the seeded
+share of the training days that early stopping looks at) by the rule of
+``batch_training.evaluation.threshold``. The holdout days never reach this function's choices: they
+only evaluate. The threshold is stored twice in the checkpoint, written once: in the preprocessing
+document's ``target`` (what the evaluation and the prediction server read; the bundle copies that
+document as is) and in ``metadata["decision_threshold"]`` with the F1 and rows it was chosen on.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +17,10 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from batch_training.evaluation.threshold import ThresholdChoice, choose_threshold
 from batch_training.features.dataset import LoadedDataset
 from batch_training.features.preprocess import Preprocessor
+from batch_training.modeling.predict import Predictor
 from batch_training.spec.training import ModelSpec
 from batch_training.training import (
     Batch, Callback, Checkpoint, ModelConfig, TabularNet, TrainConfig, TrainResult, seed_everything, train,
@@ -73,5 +83,18 @@ def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
         metadata={"task": task, "best_epoch": result.best_epoch, "best_valid_loss": result.best_valid_loss,
                   "stopped_early": result.stopped_early, "device": result.device, "model_spec": model.model_dump()},
     )
+    if task == "binary":
+        choice = decision_threshold(checkpoint, data.train.take(pa.array(valid_rows)))
+        checkpoint.preprocessing["target"]["threshold"] = choice.threshold
+        checkpoint.metadata["decision_threshold"] = choice.to_dict()
     parameters = sum(p.numel() for p in net.parameters())
     return FitOutcome(checkpoint, result, len(train_batch), len(valid_batch), parameters)
+
+
+def decision_threshold(checkpoint: Checkpoint, valid: pa.Table) -> ThresholdChoice:
+    """The binary threshold of the checkpoint's model on the validation rows ``valid``. Probabilities
+    come from the same ``Predictor`` the evaluation uses (CPU), so the threshold is exact for it."""
+    predictor = Predictor(checkpoint)
+    labels = predictor.preprocessor.encode_target(valid.column(predictor.preprocessor.target.name))
+    keep = labels >= 0
+    return choose_threshold(labels[keep] == 1, predictor(valid)[keep, 1])

@@ -21,6 +21,11 @@ class Predictor:
     def task(self) -> str:
         return self.preprocessor.target.task
 
+    @property
+    def threshold(self) -> float | None:
+        """Binary: a row is the positive class (``classes[1]``) when its probability is >= this."""
+        return self.preprocessor.target.decision_threshold
+
     def __call__(self, table: pa.Table) -> np.ndarray:
         """[n] predictions for regression; [n, k] probabilities for classification (binary: k = 2)."""
         numeric, categorical = self.preprocessor.encode_features(table)

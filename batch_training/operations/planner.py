@@ -82,12 +82,12 @@ def budget_left(attempts: int, budget: int) -> bool:
 
 @dataclass(frozen=True)
 class Relaunch:
-    """One relaunch: a job, one contiguous range of days, from the failed asset on, or from the
-    job's first step when the fix is upstream (``from_start``: a data failure is fixed in the DWH and
-    must be extracted again; a rejected model must be trained again)."""
+    """One relaunch: a job, one contiguous range of days, the failed assets (with what depends on
+    them), or the job from its first step when the fix is upstream (``from_start``: a data failure
+    is fixed in the DWH and must be extracted again; a rejected model must be trained again)."""
 
     job: str
-    asset: str
+    assets: tuple[str, ...]
     first: str
     last: str
     ledger_ids: tuple[int, ...]
@@ -101,14 +101,18 @@ class Relaunch:
 
 
 def plan_relaunches(entries: Iterable) -> list[Relaunch]:
-    """Due ledger entries grouped by (job, asset) and contiguous days: one relaunch each."""
-    groups: dict[tuple[str, str, bool], list] = {}
+    """Due ledger entries as relaunches: per job, each asset's failed days cut into contiguous
+    ranges; assets that failed on exactly the same range (an outage of every table) share one run."""
+    ranges: dict[tuple[str, bool, str, str], list] = {}
+    by_asset: dict[tuple[str, bool, str], list] = {}
     for entry in entries:
-        groups.setdefault((entry.job, entry.asset, entry.failure_class in (DATA, GATE)), []).append(entry)
-    out = []
-    for (job, asset, from_start), group in sorted(groups.items()):
+        by_asset.setdefault((entry.job, entry.failure_class in (DATA, GATE), entry.asset), []).append(entry)
+    for (job, from_start, asset), group in by_asset.items():
         for first, last in contiguous_ranges(e.partition for e in group):
-            chunk = [e for e in group if first <= e.partition <= last]
-            out.append(Relaunch(job, asset, first, last, tuple(sorted(e.id for e in chunk)),
-                                max(e.attempts for e in chunk) + 1, from_start))
+            ranges.setdefault((job, from_start, first, last), []).extend(
+                e for e in group if first <= e.partition <= last)
+    out = []
+    for (job, from_start, first, last), chunk in sorted(ranges.items()):
+        out.append(Relaunch(job, tuple(sorted({e.asset for e in chunk})), first, last,
+                            tuple(sorted(e.id for e in chunk)), max(e.attempts for e in chunk) + 1, from_start))
     return out

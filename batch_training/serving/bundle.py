@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
+from batch_training.features.columns import request_schema
 from batch_training.serving.export import export_onnx
 from batch_training.spec import TrainingSpec
 from batch_training.storage import atomic_directory
@@ -78,7 +79,7 @@ def build_bundle(checkpoint_path: Path, spec: TrainingSpec, version: str, out_di
             "task": spec.task,
             "target": spec.target,
             "features": features,
-            "contract": {name: _contract(spec, name) for name in features["numeric"] + features["categorical"]},
+            **request_schema(spec),  # inputs, their contract, derived recipes, the time rule
             "lineage": checkpoint.lineage,
             "metrics": metrics or {},
             "checkpoint_sha256": file_sha256(checkpoint_path),
@@ -136,12 +137,6 @@ def _features(preprocessing: dict, spec: TrainingSpec) -> dict[str, list[str]]:
         raise ValueError(f"the checkpoint predicts {preprocessing.get('target', {}).get('name')!r}, "
                          f"spec {spec.name!r} declares target {spec.target!r}")
     return found
-
-
-def _contract(spec: TrainingSpec, column: str) -> dict:
-    c = spec.columns[column]
-    return {"type": c.type, "min": c.min, "max": c.max, "allowed": c.allowed, "nullable": c.nullable,
-            "clock": c.clock}
 
 
 def _write_json(path: Path, value: object) -> None:

@@ -9,7 +9,8 @@ import yaml
 from pydantic import ValidationError
 
 from batch_training.errors import ConfigurationError
-from batch_training.spec.model import FieldError, TrainingSpec
+from batch_training.spec.model import FieldError
+from batch_training.spec.pipeline import TrainingSpec
 
 
 class SpecError(ConfigurationError, ValueError):

@@ -1,8 +1,8 @@
-"""The training spec: one YAML file declares one pipeline.
+"""The parts of a training spec: a table's source, column contract and quality thresholds, and the
+schedule. ``pipeline.py`` puts them together (``TrainingSpec``); ``joins.py`` adds the joined tables.
 
-Every later step is built from these models; nothing about a particular data set is hard-coded
-outside its spec. Unknown keys are errors (``extra="forbid"``) so a typo never silently falls back
-to a default.
+Nothing about a particular data set is hard-coded outside its spec. Unknown keys are errors
+(``extra="forbid"``) so a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
 
 from batch_training.spec.identifiers import check_identifier, check_table_name
-from batch_training.spec.training import EvaluationSpec, GateSpec, ModelSpec, SplitSpec, Task
 
 ColumnType = Literal["integer", "float", "string", "date", "timestamp"]
 Repair = Literal["whitespace", "thousands_separator"]
@@ -90,18 +89,15 @@ class ColumnContract(_Strict):
         return ("whitespace", "thousands_separator") if self.type in NUMERIC_TYPES else ("whitespace",)
 
 
-class SourceSpec(_Strict):
-    """Where the rows live in the DWH and how they are cut into days."""
+class TableSource(_Strict):
+    """Where a table's rows are in the DWH, and the column that names each row's day."""
 
     table: str
     partition_column: str = Field(description="a DATE (or TIMESTAMP) column that names each row's day")
-    timezone: str = Field(default="UTC", description="the days' timezone: a row's day is its local calendar day here")
     naive_timestamps: Literal["local", "utc"] = Field(
         default="local",
         description="what a timestamp without a time zone means: wall-clock time in `timezone` (local) or in "
                     "UTC; a timestamp with a time zone is an instant either way")
-    first_day: dt.date
-    last_day: dt.date | None = Field(default=None, description="last day with data; open-ended when absent")
     allow_empty_days: bool = False
     extract_chunk_days: int = Field(
         default=31, ge=1, le=366, description="days read per query in a range run (bounds memory)"
@@ -116,6 +112,14 @@ class SourceSpec(_Strict):
     @classmethod
     def _partition_column(cls, v: str) -> str:
         return check_identifier(v, "partition column")
+
+
+class SourceSpec(TableSource):
+    """The main table's source, and the days of the pipeline (its partitions)."""
+
+    timezone: str = Field(default="UTC", description="the days' timezone: a row's day is its local calendar day here")
+    first_day: dt.date
+    last_day: dt.date | None = Field(default=None, description="last day with data; open-ended when absent")
 
     @field_validator("timezone")
     @classmethod
@@ -165,36 +169,18 @@ class ScheduleSpec(_Strict):
 
 
 class FeaturesSpec(_Strict):
+    """Model inputs: a main column, a derived feature, or a joined table's column as ``<join>.<column>``."""
+
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
 
 
-class TrainingSpec(_Strict):
-    """One pipeline: source, contract, quality thresholds, and what later steps learn from it."""
+class TableSpec(_Strict):
+    """One DWH table: where its rows are, how they are cut into days, what a clean row looks like."""
 
-    name: str
-    description: str = ""
     source: SourceSpec
     columns: dict[str, ColumnContract]
     quality: QualitySpec = QualitySpec()
-    schedule: ScheduleSpec = ScheduleSpec()
-    features: FeaturesSpec | None = None
-    target: str | None = None
-    task: Task | None = Field(default=None, description="regression, binary or multiclass; needs features, target, split")
-    split: SplitSpec | None = None
-    model: ModelSpec = ModelSpec()
-    evaluation: EvaluationSpec = EvaluationSpec()
-    gate: GateSpec = GateSpec()
-
-    @property
-    def trainable(self) -> bool:
-        """Whether this spec declares a model (else it stops at cleansed data)."""
-        return self.task is not None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_identifier(v, "spec name")
 
     @field_validator("columns")
     @classmethod
@@ -209,7 +195,7 @@ class TrainingSpec(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _references(self) -> "TrainingSpec":
+    def _partition_column(self) -> "TableSpec":
         part = self.source.partition_column
         if part not in self.columns:
             raise FieldError(("source", "partition_column"), f"partition column {part!r} is not declared under columns")
@@ -217,43 +203,4 @@ class TrainingSpec(_Strict):
             raise FieldError(("columns", part, "type"), f"partition column {part!r} must have type date or timestamp")
         if self.columns[part].nullable:
             raise FieldError(("columns", part, "nullable"), f"partition column {part!r} cannot be nullable")
-        used: list[tuple[tuple[str | int, ...], str]] = []
-        if self.features:
-            used += [(("features", kind, i), col) for kind in ("numeric", "categorical")
-                     for i, col in enumerate(getattr(self.features, kind))]
-        used += [(("target",), self.target)] if self.target else []
-        for loc, col in used:
-            if col not in self.columns:
-                raise FieldError(loc, f"feature or target {col!r} is not declared under columns")
-        if self.task is not None:
-            self._check_training()
         return self
-
-    def _check_training(self) -> None:
-        if not self.features or not (self.features.numeric or self.features.categorical):
-            raise FieldError(("features",), f"task {self.task!r} needs at least one feature")
-        if not self.target:
-            raise FieldError(("target",), f"task {self.task!r} needs a target column")
-        if self.split is None:
-            raise FieldError(("split",), f"task {self.task!r} needs a split (window_days, holdout_days)")
-        target = self.columns[self.target]
-        if self.task == "regression" and target.type not in NUMERIC_TYPES:
-            raise FieldError(("target",), f"a regression target must be numeric, {self.target!r} is {target.type}")
-        if self.task != "regression" and target.type not in ("string", "integer"):
-            raise FieldError(("target",), f"a classification target must be string or integer, not {target.type}")
-        if self.task == "binary" and target.allowed is not None and len(target.allowed) != 2:
-            raise FieldError(("target",), f"a binary target needs exactly 2 allowed values, {self.target!r} has {len(target.allowed)}")
-        for i, col in enumerate(self.features.numeric):
-            if self.columns[col].type not in NUMERIC_TYPES:
-                raise FieldError(("features", "numeric", i), f"numeric feature {col!r} has type {self.columns[col].type}")
-        for i, col in enumerate(self.evaluation.slices):
-            if col not in self.columns:
-                raise FieldError(("evaluation", "slices", i), f"slice column {col!r} is not declared under columns")
-        naive = self.evaluation.naive
-        if naive is not None:
-            if naive.feature not in self.columns or self.columns[naive.feature].type not in NUMERIC_TYPES:
-                raise FieldError(("evaluation", "naive", "feature"), f"naive rule feature {naive.feature!r} must be a numeric column")
-            if self.task != "regression":
-                raise FieldError(("evaluation", "naive"), "a naive rule applies to regression only")
-        if self.target in self.features.numeric + self.features.categorical:
-            raise FieldError(("target",), f"target {self.target!r} is also a feature")

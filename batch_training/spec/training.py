@@ -71,6 +71,11 @@ class EvaluationSpec(_Strict):
 class GateSpec(_Strict):
     """When a candidate may ship. Improvements and tolerances are relative to the compared metric."""
 
-    min_improvement_over_naive: float = Field(default=0.0, ge=0, lt=1)
+    min_improvement_over_naive: float = Field(
+        default=0.0, ge=0, lt=1,
+        description="regression: below the naive rule by this share; classification: log loss below the "
+                    "class-prior baseline's by this share")
     champion_tolerance: float = Field(default=0.01, ge=0, lt=1)
     slice_tolerance: float = Field(default=0.10, ge=0)
+    min_auc_margin: float = Field(default=0.02, ge=0, lt=0.5,
+                                  description="classification: AUC at least 0.5 plus this margin")

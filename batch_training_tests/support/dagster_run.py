@@ -41,7 +41,8 @@ def materialized_days(instance: dg.DagsterInstance, spec: TrainingSpec, asset: s
 
 
 def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, object]:
-    return {f"{e.asset_key.path[-1]}:{e.check_name}": e for e in result.get_asset_check_evaluations()}
+    """``raw:schema_drift`` for the main table's checks, ``weather/raw:schema_drift`` for a joined one's."""
+    return {f"{'/'.join(e.asset_key.path[1:])}:{e.check_name}": e for e in result.get_asset_check_evaluations()}
 
 
 def pipeline_defs(spec: TrainingSpec, warehouse_url: str, data_dir: Path, **resources) -> dg.Definitions:

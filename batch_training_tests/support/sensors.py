@@ -41,3 +41,26 @@ def sensor_readings(first: dt.date, days: int, seed: int = 7) -> pa.Table:
         "sensor": sensors, "temperature_c": temps, "battery_pct": battery,
         "firmware": firmware, "status": status,
     })
+
+
+def binary_sensor_spec() -> TrainingSpec:
+    """sensor_health as a binary task: status is ``alert`` (degraded or failed) or ``ok``. The positive
+    class ``alert`` sorts before ``ok``: with classes in sorted order the model would predict ``ok``."""
+    data = sensor_spec().model_dump(exclude_unset=True)
+    data["name"] = "sensor_alert"
+    data["columns"]["status"] = {"type": "string", "allowed": ["ok", "alert"]}
+    data.update(task="binary", positive_class="alert")
+    return TrainingSpec.model_validate(data)
+
+
+def alert_readings(first: dt.date, days: int, seed: int = 7) -> pa.Table:
+    """``sensor_readings`` with status folded to the binary spec's ``alert`` / ``ok`` (about 15% alert)."""
+    t = sensor_readings(first, days, seed=seed)
+    status = ["ok" if s == "ok" else "alert" for s in t.column("status").to_pylist()]
+    return t.set_column(t.schema.get_field_index("status"), "status", pa.array(status))
+
+
+def typed(readings: pa.Table) -> pa.Table:
+    """Readings as cleansing types them (battery_pct text -> int64), for tests that skip the pipeline."""
+    i = readings.schema.get_field_index("battery_pct")
+    return readings.set_column(i, "battery_pct", readings.column("battery_pct").cast(pa.int64()))

@@ -63,37 +63,49 @@ def _missing_asset(instance: dg.DagsterInstance, run: dg.DagsterRun, plan: JobPl
     return None
 
 
-def failed_run(instance: dg.DagsterInstance, run: dg.DagsterRun, plan: JobPlan, run_url: str) -> FailedRun | None:
+def _from_step_failure(instance: dg.DagsterInstance, run: dg.DagsterRun, plan: JobPlan, entry) -> dict | None:
+    event = entry.dagster_event
+    asset = plan.asset_of(event.step_key)
+    if asset is None:
+        return None
+    data = event.event_specific_data
+    metadata = {k: v.value for k, v in ((data.user_failure_data.metadata or {}) if data.user_failure_data else {}).items()}
+    error = data.error
+    facts = {"asset": asset, "failure_class": classify_record(error, metadata), "check_errors": None,
+             "error": summary(error) if error is not None else (event.message or "step failed"),
+             "hint": str(metadata.get(HINT_KEY) or "")}
+    if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+        step_keys = set(plan.steps_keys(event.step_key))
+        checks = [c for c in _failed_blocking_checks(instance, run) if c.asset_key in step_keys]
+        facts["failure_class"] = GATE if any(c.check_name in GATE_CHECKS for c in checks) else DATA
+        facts["check_errors"] = _error_days(checks, run)
+        facts["error"] = "; ".join(f"{c.asset_key.to_user_string()} {c.check_name}: {c.description}"
+                                   for c in checks) or facts["error"]
+    return facts
+
+
+def failed_steps(instance: dg.DagsterInstance, run: dg.DagsterRun, plan: JobPlan, run_url: str) -> list[FailedRun]:
+    """One ``FailedRun`` per failed step of the run (two tables' extracts can fail in one run), or
+    one for a run that ended without a step failure (its process died)."""
     planned = planned_partitions(run, plan)
-    failures = _events(instance, run.run_id, DagsterEventType.STEP_FAILURE)
-    check_errors = None
-    if failures:
-        event = failures[0].dagster_event
-        asset = plan.asset_of(event.step_key)
-        if asset is None:
-            return None
-        data = event.event_specific_data
-        metadata = {k: v.value for k, v in ((data.user_failure_data.metadata or {}) if data.user_failure_data else {}).items()}
-        error = data.error
-        failure_class = classify_record(error, metadata)
-        text = summary(error) if error is not None else (event.message or "step failed")
-        hint = str(metadata.get(HINT_KEY) or "")
-        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
-            checks = _failed_blocking_checks(instance, run)
-            failure_class = GATE if any(c.check_name in GATE_CHECKS for c in checks) else DATA
-            check_errors = _error_days(checks, run)
-            text = "; ".join(f"{c.asset_key.to_user_string()} {c.check_name}: {c.description}" for c in checks) or text
-    else:
+    found = [f for f in (_from_step_failure(instance, run, plan, e)
+                         for e in _events(instance, run.run_id, DagsterEventType.STEP_FAILURE)) if f]
+    if not found and not _events(instance, run.run_id, DagsterEventType.STEP_FAILURE):
         asset = _missing_asset(instance, run, plan, planned)
-        if asset is None:
-            return None
-        ended = _events(instance, run.run_id, DagsterEventType.RUN_FAILURE)
-        failure_class = TRANSIENT  # the run's process died (killed, out of memory, machine lost): run it again
-        text = (ended[-1].dagster_event.message if ended and ended[-1].dagster_event else "") or "the run ended without a step failure"
-        hint = ""
-    return FailedRun(
-        run_id=run.run_id, spec=plan.spec, job=plan.job, asset=asset.to_user_string(), planned=tuple(planned),
-        materialized=_materialized(instance, run.run_id, asset), failure_class=failure_class, error=text,
-        hint=hint, check_errors=check_errors, later_steps=tuple(k.to_user_string() for k in plan.after(asset)),
-        run_url=run_url,
-    )
+        if asset is not None:
+            ended = _events(instance, run.run_id, DagsterEventType.RUN_FAILURE)
+            message = (ended[-1].dagster_event.message if ended and ended[-1].dagster_event else "")
+            # the run's process died (killed, out of memory, machine lost): run it again
+            found = [{"asset": asset, "failure_class": TRANSIENT, "check_errors": None, "hint": "",
+                      "error": message or "the run ended without a step failure"}]
+    seen, out = set(), []
+    for facts in found:
+        asset = facts.pop("asset")
+        if asset in seen:  # a step that failed, retried and failed again: recorded once
+            continue
+        seen.add(asset)
+        out.append(FailedRun(
+            run_id=run.run_id, spec=plan.spec, job=plan.job, asset=asset.to_user_string(), planned=tuple(planned),
+            materialized=_materialized(instance, run.run_id, asset), run_url=run_url,
+            later_steps=tuple(k.to_user_string() for k in plan.after(asset)), **facts))
+    return out

@@ -3,7 +3,7 @@ each with the asset keys it materializes, and the partitions a run of it was for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 
@@ -12,30 +12,45 @@ from batch_training.operations import tags
 
 @dataclass(frozen=True)
 class JobPlan:
-    """One job of a spec: its steps in order, each with the asset keys it materializes."""
+    """One job of a spec: its steps, each with the asset keys it materializes, and what each asset
+    is made from (so a failure's reach is the failed step and what depends on it, not the rest)."""
 
     spec: str
     job: str
     partitions_def: dg.PartitionsDefinition
     steps: list[tuple[str, list[dg.AssetKey]]]   # (op name, asset keys) in execution order
+    upstream: dict[dg.AssetKey, frozenset[dg.AssetKey]] = field(default_factory=dict)
 
     def asset_of(self, op_name: str) -> dg.AssetKey | None:
         return next((keys[0] for op, keys in self.steps if op == op_name), None)
 
-    def _index(self, asset: dg.AssetKey) -> int:
-        return next(i for i, (_, keys) in enumerate(self.steps) if asset in keys)
+    def steps_keys(self, op_name: str) -> list[dg.AssetKey]:
+        """The asset keys one step materializes."""
+        return next((keys for op, keys in self.steps if op == op_name), [])
 
-    def from_asset(self, asset: dg.AssetKey) -> list[dg.AssetKey]:
-        """This asset's step and every later step of the job (what its failure skipped)."""
-        return [key for _, keys in self.steps[self._index(asset):] for key in keys]
+    def _step_keys(self, asset: dg.AssetKey) -> list[dg.AssetKey]:
+        return next(keys for _, keys in self.steps if asset in keys)
 
     def after(self, asset: dg.AssetKey) -> list[dg.AssetKey]:
-        """The assets of the steps after this asset's step."""
-        return [key for _, keys in self.steps[self._index(asset) + 1:] for key in keys]
+        """The assets of the job that depend, directly or not, on this asset's step."""
+        reached = set(self._step_keys(asset))
+        grown = True
+        while grown:
+            more = {k for k, ups in self.upstream.items() if ups & reached} - reached
+            grown, reached = bool(more), reached | more
+        own = set(self._step_keys(asset))
+        return [key for key in self.assets if key in reached and key not in own]
 
-    def relaunch_selection(self, asset: str, from_start: bool) -> list[dg.AssetKey]:
-        """What a relaunch of a failure of ``asset`` runs: the whole job, or from that asset on."""
-        return self.assets if from_start else self.from_asset(dg.AssetKey.from_user_string(asset))
+    def from_asset(self, asset: dg.AssetKey) -> list[dg.AssetKey]:
+        """This asset's step and what depends on it (what its failure skipped)."""
+        return [key for key in self.assets if key in set(self._step_keys(asset)) | set(self.after(asset))]
+
+    def relaunch_selection(self, assets: tuple[str, ...], from_start: bool) -> list[dg.AssetKey]:
+        """What a relaunch of failures of ``assets`` runs: the whole job, or from those assets on."""
+        if from_start:
+            return self.assets
+        wanted = {key for a in assets for key in self.from_asset(dg.AssetKey.from_user_string(a))}
+        return [key for key in self.assets if key in wanted]
 
     @property
     def assets(self) -> list[dg.AssetKey]:
@@ -44,7 +59,8 @@ class JobPlan:
 
 def plan_of(spec: str, job: str, defs: dg.Definitions, partitions_def) -> JobPlan:
     steps = [(a.op.name, sorted(a.keys, key=lambda k: k.to_user_string())) for a in defs.assets]
-    return JobPlan(spec, job, partitions_def, steps)
+    upstream = {key: frozenset(a.asset_deps.get(key, ())) for a in defs.assets for key in a.keys}
+    return JobPlan(spec, job, partitions_def, steps, upstream)
 
 
 def planned_partitions(run: dg.DagsterRun, plan: JobPlan) -> list[str]:

@@ -61,9 +61,9 @@ def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, 
                 plan = plan_for(instance, run, by_job)
                 if plan is None:
                     continue
-                recorded = record_failed_run(instance, run, plan, book, sink, settings, now, log=context.log)
-                if recorded and recorded.continue_days and run.tags.get(CONTINUED) != "true":
-                    requests += continuations(plan, run, recorded.run.asset, recorded.continue_days)
+                for recorded in record_failed_run(instance, run, plan, book, sink, settings, now, log=context.log):
+                    if recorded.continue_days and run.tags.get(CONTINUED) != "true":
+                        requests += continuations(plan, run, recorded.run.asset, recorded.continue_days)
             resolve(instance, book)
             requests += relaunch_due(book, by_job, settings, now)
         if requests:
@@ -83,7 +83,7 @@ def continuations(plan: JobPlan, run: dg.DagsterRun, failed_asset: str, days: tu
     out = []
     for first, last in contiguous_ranges(days):
         run_tags = {tags.TRIGGER: "continuation", tags.CONTINUES: run.run_id, **range_tags(first, last)}
-        out.append(dg.RunRequest(run_key=f"continue-{run.run_id}-{first}-{last}", job_name=plan.job,
+        out.append(dg.RunRequest(run_key=f"continue-{run.run_id}-{failed_asset}-{first}-{last}", job_name=plan.job,
                                  asset_selection=selection, tags=run_tags))
     return out
 
@@ -110,7 +110,7 @@ def resolve(instance: dg.DagsterInstance, book) -> None:
 
 
 def request_for(relaunch: Relaunch, plan: JobPlan) -> dg.RunRequest:
-    selection = plan.relaunch_selection(relaunch.asset, relaunch.from_start)
+    selection = plan.relaunch_selection(relaunch.assets, relaunch.from_start)
     run_tags = {tags.TRIGGER: "recovery", tags.LEDGER_IDS: ",".join(map(str, relaunch.ledger_ids)),
                 tags.ATTEMPT: str(relaunch.attempt), tags.RELAUNCH: relaunch.key}
     if relaunch.first == relaunch.last:

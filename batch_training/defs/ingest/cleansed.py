@@ -10,21 +10,21 @@ from batch_training.defs.checks import check_result
 from batch_training.defs.days import RangeProgress
 from batch_training.defs.partitions import daily_partitions
 from batch_training.defs.resources import ArtifactStoreResource
-from batch_training.spec import TrainingSpec
+from batch_training.defs.tables import Table
 
 
-def build_cleansing_assets(spec: TrainingSpec) -> dg.AssetsDefinition:
-    raw_key = dg.AssetKey([spec.name, "raw"])
-    cleansed_key = dg.AssetKey([spec.name, "cleansed"])
-    quarantine_key = dg.AssetKey([spec.name, "quarantine"])
-    partitions = daily_partitions(spec)
+def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
+    raw_key, cleansed_key, quarantine_key = table.key("raw"), table.key("cleansed"), table.key("quarantine")
+    spec = table.contract
+    name = table.spec.name
+    partitions = daily_partitions(table.spec)
     quality = spec.quality
 
     @dg.multi_asset(
-        name=f"{spec.name}__cleanse",
+        name=f"{table.op_prefix}__cleanse",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        group_name=spec.name,
+        group_name=name,
         specs=[
             dg.AssetSpec(cleansed_key, deps=[raw_key], kinds={"parquet"},
                          description="Typed rows that meet the column contract; lossless repairs "
@@ -46,16 +46,16 @@ def build_cleansing_assets(spec: TrainingSpec) -> dg.AssetsDefinition:
         progress = RangeProgress(("quarantine_rate", "duplicates"))
         totals = {"rows_raw": 0, "rows_clean": 0, "rows_quarantined": 0, "rows_repaired": 0}
         try:
-            with failure_boundary(context, f"cleansing {spec.name}"):
+            with failure_boundary(context, f"cleansing {table.label}"):
                 for pk in context.partition_keys:
-                    result = cleanse(store.read(spec.name, "raw", pk), spec)
+                    result = cleanse(store.read(name, table.stored("raw"), pk), spec)
                     # sorted by value: the same DWH rows in any order give the same file and data version
-                    clean_path = store.write(spec.name, "cleansed", pk, canonical_order(result.clean))
-                    quarantine_path = store.write(spec.name, "quarantine", pk, result.quarantine)
+                    clean_path = store.write(name, table.stored("cleansed"), pk, canonical_order(result.clean))
+                    quarantine_path = store.write(name, table.stored("quarantine"), pk, result.quarantine)
                     counts = {"rows_raw": result.rows_raw, "rows_clean": result.rows_clean,
                               "rows_quarantined": result.rows_quarantined, "rows_repaired": result.rows_repaired}
-                    for name, value in counts.items():
-                        totals[name] += value
+                    for counter, value in counts.items():
+                        totals[counter] += value
                     progress.record(cleansed_key, pk, {
                         **counts, "dagster/row_count": result.rows_clean,
                         "repairs": dg.MetadataValue.json(result.repairs),

@@ -10,22 +10,24 @@ from batch_training.defs.checks import check_result
 from batch_training.defs.days import RangeProgress
 from batch_training.defs.partitions import daily_partitions, day_of
 from batch_training.defs.resources import ArtifactStoreResource, WarehouseResource
-from batch_training.spec import TrainingSpec
+from batch_training.defs.tables import Table
 from batch_training.warehouse.extract import extract_chunks
 
 RAW_CHECKS = ("schema_drift", "not_empty", "conservation")
 
 
-def build_raw_asset(spec: TrainingSpec, retries: StepRetries | None = None) -> dg.AssetsDefinition:
-    key = dg.AssetKey([spec.name, "raw"])
-    partitions = daily_partitions(spec)
+def build_raw_asset(table: Table, retries: StepRetries | None = None) -> dg.AssetsDefinition:
+    key = table.key("raw")
+    spec = table.contract
+    partitions = daily_partitions(table.spec)
     source = spec.source
+    name = table.spec.name
 
     @dg.asset(
         key=key,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        group_name=spec.name,
+        group_name=name,
         kinds={"parquet"},
         description=f"Each day of DWH table `{source.table}` as the DWH holds it (all columns, untyped text "
                     f"stays text), split on `{source.partition_column}` by its local day in {source.timezone}.",
@@ -43,7 +45,8 @@ def build_raw_asset(spec: TrainingSpec, retries: StepRetries | None = None) -> d
     def raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource, artifacts: ArtifactStoreResource):
         keys = list(context.partition_keys)
         store = artifacts.partitions()
-        reference = SchemaReference(store.reference_path(spec.name, "raw"))
+        stored = table.stored("raw")
+        reference = SchemaReference(store.reference_path(name, table.stored("raw")))
         progress = RangeProgress(RAW_CHECKS)
         total = 0
         kind = "?"
@@ -52,19 +55,19 @@ def build_raw_asset(spec: TrainingSpec, retries: StepRetries | None = None) -> d
                 kind = wh.kind
                 context.log.info(f"extracting {len(keys)} day(s) of {source.table} from {wh.kind}")
                 for chunk in extract_chunks(wh, source, day_of(keys[0]), day_of(keys[-1])):
-                    for day, table in chunk.days.items():
+                    for day, rows in chunk.days.items():
                         pk = day.isoformat()
-                        path = store.write(spec.name, "raw", day, table)
-                        progress.judge("schema_drift", pk, checks.schema_drift(table.schema, spec, reference.types()))
-                        reference.learn(table.schema, pk)
-                        progress.judge("not_empty", pk, checks.empty_day(table.num_rows, spec))
-                        progress.judge("conservation", pk, checks.conservation(table.num_rows, chunk.dwh_rows_of(day)))
-                        total += table.num_rows
+                        path = store.write(name, stored, day, rows)
+                        progress.judge("schema_drift", pk, checks.schema_drift(rows.schema, spec, reference.types()))
+                        reference.learn(rows.schema, pk)
+                        progress.judge("not_empty", pk, checks.empty_day(rows.num_rows, spec))
+                        progress.judge("conservation", pk, checks.conservation(rows.num_rows, chunk.dwh_rows_of(day)))
+                        total += rows.num_rows
                         progress.record(key, pk, {
-                            "rows": table.num_rows, "dagster/row_count": table.num_rows,
+                            "rows": rows.num_rows, "dagster/row_count": rows.num_rows,
                             "dwh_rows": chunk.dwh_rows_of(day),
                             "path": dg.MetadataValue.path(str(path)),
-                            "columns": dg.MetadataValue.json({f.name: type_name(f.type) for f in table.schema}),
+                            "columns": dg.MetadataValue.json({f.name: type_name(f.type) for f in rows.schema}),
                         })
         except BaseException:
             yield from progress.partial()

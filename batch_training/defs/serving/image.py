@@ -11,6 +11,7 @@ from batch_training.defs.resources import ArtifactStoreResource, ImageBuilderRes
 from batch_training.defs.boundary import StepRetries, failure_boundary
 from batch_training.errors import GateError
 from batch_training.defs.training.partitions import as_of_partitions
+from batch_training.features.columns import request_rows
 from batch_training.features.dataset import read_training_data
 from batch_training.images.smoke import SmokeResult, smoke_test, wait_ready
 from batch_training.modeling import Predictor
@@ -30,11 +31,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _feature_rows(spec: TrainingSpec, table) -> list[dict]:
-    names = spec.features.numeric + spec.features.categorical
-    return table.select(names).to_pylist()
 
 
 def build_image_asset(spec: TrainingSpec, retries: StepRetries | None = None) -> dg.AssetsDefinition:
@@ -94,7 +90,7 @@ def _build_and_smoke(context, spec: TrainingSpec, store, images: ImageBuilderRes
     checkpoint = load_checkpoint(ckpt_path)
     predictor = Predictor(checkpoint)
     expected = predictor(data.holdout)
-    rows = _feature_rows(spec, data.holdout)
+    rows = request_rows(spec, data.holdout)
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "server.log"

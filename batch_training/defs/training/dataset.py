@@ -7,23 +7,27 @@ from batch_training.defs.partitions import day_of
 from batch_training.defs.resources import ArtifactStoreResource
 from batch_training.defs.training.partitions import as_of_partitions, window_mapping
 from batch_training.features import window_for
-from batch_training.features.dataset import build_training_data, describe, write_training_data
+from batch_training.defs.tables import tables
+from batch_training.features.dataset import JoinedDays, build_training_data, describe, write_training_data
 from batch_training.spec import TrainingSpec
 from batch_training.storage import atomic_directory, sha256_file
 
 
 def build_dataset_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name, "training_dataset"])
-    cleansed = dg.AssetKey([spec.name, "cleansed"])
+    deps = [dg.AssetDep(table.key("cleansed"), partition_mapping=window_mapping(spec, table.join))
+            for table in tables(spec)]
 
     @dg.asset(
         key=key,
         partitions_def=as_of_partitions(spec),
-        deps=[dg.AssetDep(cleansed, partition_mapping=window_mapping(spec))],
+        deps=deps,
         group_name=spec.name,
         kinds={"parquet"},
         description=f"Rows of the {spec.split.window_days} cleansed days before the as-of day; the last "
-                    f"{spec.split.holdout_days} held out. Preprocessing fitted on the training days only "
+                    f"{spec.split.holdout_days} held out"
+                    + (f", joined point-in-time with {', '.join(spec.joins)}" if spec.joins else "")
+                    + ", with the derived features. Preprocessing fitted on the training days only "
                     "(preprocessing.json beside the data).",
     )
     def training_dataset(context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource) -> dg.MaterializeResult:
@@ -34,6 +38,9 @@ def build_dataset_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
                 spec, window,
                 read_day=lambda day: store.read(spec.name, "cleansed", day),
                 day_fingerprint=lambda day: sha256_file(store.path(spec.name, "cleansed", day)),
+                joined_days=JoinedDays(
+                    read=lambda join, day: store.read(spec.name, f"{join}/cleansed", day),
+                    fingerprint=lambda join, day: sha256_file(store.path(spec.name, f"{join}/cleansed", day))),
             )
             folder = store.artifact_dir(spec.name, "training_dataset", context.partition_key)
             with atomic_directory(folder) as tmp:
@@ -51,6 +58,9 @@ def build_dataset_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
                 "holdout_days": f"{info['holdout_days'][0]}..{info['holdout_days'][1]} ({info['holdout_days'][2]} days)",
                 "data_version": info["data_version"],
                 "warnings": dg.MetadataValue.json(data.warnings),
+                **{f"{name}_unmatched_rows": sum(part[name]["unmatched"] + part[name]["too_old"]
+                                                 for part in data.joins.values()) for name in spec.joins},
+                **({"joins": dg.MetadataValue.json(data.joins)} if spec.joins else {}),
                 "preprocessing": dg.MetadataValue.json(data.preprocessor.to_dict()),
                 "path": dg.MetadataValue.path(str(folder)),
             },

@@ -74,6 +74,8 @@ def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
                 "device": outcome.result.device, "parameters": outcome.parameters,
                 "rows_train": outcome.rows_train, "rows_valid": outcome.rows_valid,
                 "data_version": data.info["data_version"],
+                **({"decision_threshold": float(chosen["threshold"])}  # binary: chosen on the validation rows
+                   if (chosen := outcome.checkpoint.metadata.get("decision_threshold")) else {}),
                 "hyperparameters": dg.MetadataValue.json(model_spec.model_dump()),
             },
             data_version=dg.DataVersion(digest[:16]),

@@ -17,7 +17,9 @@ def as_of_partitions(spec: TrainingSpec) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_date=end, timezone=source.timezone)
 
 
-def window_mapping(spec: TrainingSpec) -> dg.TimeWindowPartitionMapping:
-    """As-of D reads cleansed D-window_days .. D-1 (fewer at the start of the data)."""
-    return dg.TimeWindowPartitionMapping(start_offset=-spec.split.window_days, end_offset=-1,
+def window_mapping(spec: TrainingSpec, join: str | None = None) -> dg.TimeWindowPartitionMapping:
+    """As-of D reads cleansed D-window_days .. D-1 (fewer at the start of the data); a joined table
+    also the days before, where a match within the join's tolerance can come from."""
+    margin = spec.joins[join].margin_days if join else 0
+    return dg.TimeWindowPartitionMapping(start_offset=-spec.split.window_days - margin, end_offset=-1,
                                          allow_nonexistent_upstream_partitions=True)

@@ -36,8 +36,11 @@ def build_report_asset(spec: TrainingSpec, retries: StepRetries | None = None) -
         deps=[dg.AssetKey([spec.name, "trained_model"]), dg.AssetKey([spec.name, "training_dataset"])],
         check_specs=[dg.AssetCheckSpec(
             "gate", asset=key, blocking=True,
-            description="The candidate beats the naive baseline by the spec's margin, is not worse than the "
-                        "champion beyond its tolerance, and no large slice regresses. Blocks everything downstream.")],
+            description="Regression: the candidate beats the naive baseline by the spec's margin. Classification: "
+                        "it labels the holdout rows with more than one class, its log loss beats the class-prior "
+                        "baseline's by the spec's margin and its AUC is at least 0.5 + min_auc_margin. Both: it is "
+                        "not worse than the champion beyond its tolerance, and no large slice regresses. Blocks "
+                        "everything downstream.")],
         description="Metrics of the candidate on the holdout days beside the champion and simple baselines, "
                     "per slice, with learning curves and error pictures; report.md, report.json and PNGs.",
     )
@@ -72,6 +75,7 @@ def build_report_asset(spec: TrainingSpec, retries: StepRetries | None = None) -
                 "champion": report["champion"]["version"] if report["champion"] else "none",
                 "gate_passed": decision.passed,
                 "rows_evaluated": int(report["candidate"]["n"]),
+                **_classifier_numbers(report),
             },
         )
         yield dg.AssetCheckResult(
@@ -84,6 +88,21 @@ def build_report_asset(spec: TrainingSpec, retries: StepRetries | None = None) -
         )
 
     return evaluation_report
+
+
+_LABEL_METRICS = ("auc", "accuracy", "precision", "recall", "f1", "macro_f1")
+
+
+def _classifier_numbers(report: dict) -> dict[str, float]:
+    """A classifier's headline numbers as plain floats (Dagster plots them across partitions): the
+    candidate's AUC and label metrics and, binary, its decision threshold."""
+    if report["task"] == "regression":
+        return {}
+    cand = report["candidate"]
+    out = {f"candidate_{k}": float(cand[k]) for k in _LABEL_METRICS if cand.get(k) is not None}
+    if report.get("decision_threshold"):
+        out["decision_threshold"] = float(report["decision_threshold"]["candidate_threshold"])
+    return out
 
 
 def _champion(spec: TrainingSpec, registry: RegistryResource, context) -> tuple:

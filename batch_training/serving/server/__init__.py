@@ -11,8 +11,18 @@ never torch, pyarrow or ``batch_training`` (a test checks). Run it with ``python
     errors.py    422 bodies: FastAPI's shape, at most 20 entries plus ``errors_total``
     schema.py    pydantic request/response models, for the OpenAPI document
     model.py     ONNX Runtime session; preprocess.py: its NumPy preprocessing
+    derive.py    derived features from the raw fields (the training pipeline uses this very module)
+
+``create_app`` is imported on first use, so that the training side can import ``derive`` without
+the web stack.
 """
 
-from .app import create_app
-
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str):
+    if name == "create_app":
+        from .app import create_app
+
+        return create_app
+    raise AttributeError(name)

@@ -18,15 +18,17 @@ checks to the pydantic model's verdicts, value for value.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from .errors import FIELD_REQUIRED, NOT_AN_OBJECT, Errors, key, number
+from .inputs import DATE_PATTERN, DATE_RULE, KINDS, TIMESTAMP_PATTERN, day_number, instants, request_inputs
 from .schema import CLOCK_RULE, WHOLE_RULE
 
-OK, MISSING, FLOAT_TYPE, FINITE, GE, LE, WHOLE, CLOCK, LITERAL, STRING_TYPE, INT_TYPE = range(11)
+OK, MISSING, FLOAT_TYPE, FINITE, GE, LE, WHOLE, CLOCK, LITERAL, STRING_TYPE, INT_TYPE, PATTERN, REAL_DAY = range(13)
 NONE = type(None)
 NUMBERS, STRINGS, INTS = frozenset({int, float}), frozenset({str}), frozenset({int})  # bool is no number
 
@@ -34,7 +36,8 @@ NUMBERS, STRINGS, INTS = frozenset({int, float}), frozenset({str}), frozenset({i
 @dataclass(frozen=True)
 class Feature:
     name: str
-    kind: str                  # "number", "code" (integer category), "text" or "choice" (from ``allowed``)
+    kind: str                  # "number", "code" (integer category), "text", "choice" (from ``allowed``),
+                               # "date" or "timestamp" (ISO text)
     nullable: bool
     lo: float | int | None = None
     hi: float | int | None = None
@@ -43,8 +46,10 @@ class Feature:
     allowed: tuple = ()        # in the contract's order, which pydantic's message keeps
 
     @classmethod
-    def of(cls, name: str, contract: dict, categorical: bool) -> Feature:
+    def of(cls, name: str, contract: dict, categorical: bool, temporal: str | None = None) -> Feature:
         nullable, lo, hi = bool(contract.get("nullable", False)), contract.get("min"), contract.get("max")
+        if temporal:
+            return cls(name, temporal, nullable)
         integer = contract.get("type") == "integer"
         if not categorical:
             return cls(name, "number", nullable, _float(lo), _float(hi), integer, bool(contract.get("clock")))
@@ -57,7 +62,8 @@ class Feature:
     @property
     def type_error(self) -> int:
         """The code of a value of the wrong type, ``null`` included."""
-        return {"number": FLOAT_TYPE, "code": INT_TYPE, "text": STRING_TYPE, "choice": LITERAL}[self.kind]
+        return {"number": FLOAT_TYPE, "code": INT_TYPE, "text": STRING_TYPE, "choice": LITERAL,
+                "date": STRING_TYPE, "timestamp": STRING_TYPE}[self.kind]
 
     def error(self, code: int) -> tuple[str, str, dict | None]:
         """(type, msg, ctx) of an error, as pydantic words it for this field."""
@@ -68,6 +74,9 @@ class Feature:
         if code == LITERAL:
             expected = _expected(self.allowed)
             return "literal_error", f"Input should be {expected}", {"expected": expected}
+        if code == PATTERN:
+            pattern = DATE_PATTERN if self.kind == "date" else TIMESTAMP_PATTERN
+            return "string_pattern_mismatch", f"String should match pattern '{pattern}'", {"pattern": pattern}
         return _FIXED[code]
 
 
@@ -79,6 +88,7 @@ _FIXED = {
     CLOCK: ("value_error", f"Value error, {CLOCK_RULE}", {"error": {}}),
     STRING_TYPE: ("string_type", "Input should be a valid string", None),
     INT_TYPE: ("int_type", "Input should be a valid integer", None),
+    REAL_DAY: ("value_error", f"Value error, {DATE_RULE}", {"error": {}}),
 }
 
 
@@ -86,9 +96,12 @@ class Validator:
     """The contract's checks for the features of ``metadata.json``, in the row model's field order."""
 
     def __init__(self, metadata: dict):
-        features, contract = metadata["features"], metadata.get("contract", {})
-        self.features = [Feature.of(name, contract.get(name, {"nullable": True}), name in features["categorical"])
-                         for name in features["numeric"] + features["categorical"]]
+        inputs, contract = request_inputs(metadata), metadata.get("contract", {})
+        time = metadata.get("time") or {}
+        self.timezone, self.naive = time.get("timezone", "UTC"), time.get("naive", "local")
+        self.features = [Feature.of(name, contract.get(name, {"nullable": True}), kind == "categorical",
+                                    {"dates": "date", "timestamps": "timestamp"}.get(kind))
+                         for kind in KINDS for name in inputs[kind]]
         self.names = frozenset(f.name for f in self.features)
 
     def check(self, rows: list, errors: Errors, loc: Callable[[int], tuple]) -> dict[str, Any] | None:
@@ -103,6 +116,8 @@ class Validator:
         for j, f in enumerate(self.features):
             col = [r.get(f.name) for r in objects]
             columns[f.name], bad = _CHECKS[f.kind](f, col)
+            if f.kind == "timestamp" and bad is None:
+                columns[f.name] = instants(col, self.timezone, self.naive)
             if not f.nullable and NONE in set(map(type, col)):
                 bad = _nulls(f, col, objects, bad)
             if bad is not None:
@@ -234,6 +249,31 @@ def _codes(values) -> np.ndarray | None:
     return codes if codes.any() else None
 
 
+def _check_temporal(f: Feature, col: list) -> tuple[Any, np.ndarray | None]:
+    """Dates and timestamps: strings, matching the ISO pattern, of a real calendar day. A date column
+    comes back as days since 1970-01-01; a timestamp column as its texts (made instants once valid)."""
+    pattern = _DATE if f.kind == "date" else _TIMESTAMP
+    days = np.full(len(col), np.nan)
+    codes = np.zeros(len(col), np.int8)
+    for i, v in enumerate(col):
+        if v is None:
+            continue
+        if type(v) is not str:
+            codes[i] = STRING_TYPE
+        elif not pattern.match(v):
+            codes[i] = PATTERN
+        else:
+            number = day_number(v[:10])
+            if number is None or not 1 <= int(v[:4]) <= 9999:
+                codes[i] = REAL_DAY
+            else:
+                days[i] = number
+    return (days if f.kind == "date" else col), (codes if codes.any() else None)
+
+
+_DATE, _TIMESTAMP = re.compile(DATE_PATTERN), re.compile(TIMESTAMP_PATTERN)
+
+
 def _float(bound) -> float | None:
     return None if bound is None else float(bound)
 
@@ -244,4 +284,5 @@ def _expected(allowed: tuple) -> str:
     return texts[0] if len(texts) == 1 else f"{', '.join(texts[:-1])} or {texts[-1]}"
 
 
-_CHECKS = {"number": _check_number, "code": _check_code, "text": _check_text, "choice": _check_choice}
+_CHECKS = {"number": _check_number, "code": _check_code, "text": _check_text, "choice": _check_choice,
+           "date": _check_temporal, "timestamp": _check_temporal}

@@ -7,7 +7,10 @@ path gives it (a test compares the two on rows with gaps and unseen categories):
   feature that had gaps in training, sets its ``<name>__missing`` input (all flags after all values);
 - categorical: 1-based position in the vocabulary, 0 for a missing or unseen value. The offline path
   compares Arrow's text form of the value; ``str()`` of a Python ``str`` or ``int`` is the same text.
-- target: regression ``y * scale + shift``; binary sigmoid of the single logit; multiclass softmax.
+- target: regression ``y * scale + shift``; binary sigmoid of the single logit, the probability of
+  ``classes[1]`` (the spec's positive class), labelled positive when it is >= the document's
+  ``target.threshold`` (chosen on validation rows when the model was fitted; 0.5 in a document from
+  before thresholds); multiclass softmax, labelled by argmax.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Preprocessing:
         self.target: str = target["name"]
         self.classes: list[str] = list(target.get("classes") or [])
         self.shift, self.scale = float(target.get("shift", 0.0)), float(target.get("scale", 1.0))
+        self.threshold = 0.5 if target.get("threshold") is None else float(target["threshold"])
 
     @property
     def n_numeric_inputs(self) -> int:
@@ -69,18 +73,19 @@ class Preprocessing:
 
     def decode(self, outputs: np.ndarray) -> list:
         """Model outputs [n, n_outputs] to predictions: floats (regression) or
-        ``{"label", "probabilities": {label: p}}`` (classification)."""
+        ``{"label", "probabilities": {label: p}}`` (classification; a binary label at the threshold)."""
         raw = np.asarray(outputs, dtype=np.float64)
         if self.task == "regression":
             return (raw.reshape(-1) * self.scale + self.shift).tolist()
         if self.task == "binary":
             p = 1.0 / (1.0 + np.exp(-raw[:, 0]))
             proba = np.column_stack([1.0 - p, p])
+            best = (p >= self.threshold).astype(np.int64)  # the stored threshold, not argmax (0.5)
         else:
             raw = raw - raw.max(axis=1, keepdims=True)
             e = np.exp(raw)
             proba = e / e.sum(axis=1, keepdims=True)
-        best = proba.argmax(axis=1)
+            best = proba.argmax(axis=1)
         return [{"label": self.classes[b], "probabilities": dict(zip(self.classes, p))}
                 for b, p in zip(best.tolist(), proba.tolist())]
 

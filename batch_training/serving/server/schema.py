@@ -15,6 +15,8 @@ client's error (422, naming the field), never a silent guess:
 - a ``nullable`` feature may be ``null`` or left out (the model's missing-value path); a feature the
   contract declares non-nullable is required and must not be ``null``, since cleansed training rows
   never lacked it;
+- date and timestamp inputs (what derived features are computed from): ISO 8601 strings of a real
+  calendar day (``YYYY-MM-DD``; ``YYYY-MM-DDTHH:MM:SS[.ffffff][Z|±HH:MM]``);
 - unknown fields are refused (``extra="forbid"``).
 
 Fields are declared under neutral Python names with the feature name as alias, so a feature called,
@@ -28,6 +30,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
+
+from .inputs import DATE_PATTERN, DATE_RULE, KINDS, TIMESTAMP_PATTERN, day_number, request_inputs
 
 
 WHOLE_RULE = "this column holds whole numbers"
@@ -66,13 +70,30 @@ def _field(name: str, contract: dict, categorical: bool) -> tuple[Any, Any]:
     return kind, Field(alias=name)
 
 
+def _real_day(value: str) -> str:
+    if day_number(value[:10]) is None or not 1 <= int(value[:4]) <= 9999:
+        raise ValueError(DATE_RULE)
+    return value
+
+
+def _temporal(name: str, contract: dict, pattern: str) -> tuple[Any, Any]:
+    kind = Annotated[str, Field(strict=True, pattern=pattern), AfterValidator(_real_day)]
+    if contract.get("nullable", False):
+        return kind | None, Field(default=None, alias=name)
+    return kind, Field(alias=name)
+
+
 def row_model(metadata: dict) -> type[BaseModel]:
-    """The model of one request row: every feature of ``metadata["features"]``."""
-    features, contract = metadata["features"], metadata.get("contract", {})
+    """The model of one request row: every raw input (``inputs.request_inputs``), in their order."""
+    inputs, contract = request_inputs(metadata), metadata.get("contract", {})
     fields = {}
-    for i, name in enumerate(features["numeric"] + features["categorical"]):
-        kind, default = _field(name, contract.get(name, {"nullable": True}), name in features["categorical"])
-        fields[f"f{i}"] = (kind, default)
+    for kind in KINDS:
+        for name in inputs[kind]:
+            rules = contract.get(name, {"nullable": True})
+            if kind in ("dates", "timestamps"):
+                fields[f"f{len(fields)}"] = _temporal(name, rules, DATE_PATTERN if kind == "dates" else TIMESTAMP_PATTERN)
+            else:
+                fields[f"f{len(fields)}"] = _field(name, rules, kind == "categorical")
     return create_model("Row", __config__=ConfigDict(extra="forbid"), **fields)
 
 

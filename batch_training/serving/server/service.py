@@ -24,6 +24,7 @@ from pydantic_core import from_json, to_json
 from starlette.responses import Response
 
 from .columns import Validator
+from .inputs import Derivation
 from .errors import FIELD_REQUIRED, NOT_AN_OBJECT, Errors, invalid, key
 from .model import Model
 
@@ -31,6 +32,7 @@ from .model import Model
 class Service:
     def __init__(self, metadata: dict, version: str, max_batch_rows: int):
         self.validator, self.version, self.max_batch_rows = Validator(metadata), version, max_batch_rows
+        self.derivation = Derivation(metadata)
         self.model: Model | None = None  # set once loaded (the app's lifespan)
 
     def single(self, body: bytes, content_type: str | None) -> Response:
@@ -42,7 +44,8 @@ class Service:
         columns = self.validator.check([doc], errors, lambda i: ("body",))
         if columns is None:
             return errors.response()
-        return _json({"prediction": self.model.predict_columns(columns, 1)[0], "model_version": self.version})
+        features = self.derivation.features(columns, 1)
+        return _json({"prediction": self.model.predict_columns(features, 1)[0], "model_version": self.version})
 
     def batch(self, body: bytes, content_type: str | None) -> Response:
         """``POST /predict/batch``: ``{"rows": [...]}``, errors at ``["body", "rows", i, feature]``."""
@@ -66,7 +69,8 @@ class Service:
                 errors.add("extra_forbidden", ("body", key(name)), "Extra inputs are not permitted", doc[name])
         if errors:
             return errors.response()
-        return _json({"predictions": self.model.predict_columns(columns, len(rows)), "model_version": self.version})
+        features = self.derivation.features(columns, len(rows))
+        return _json({"predictions": self.model.predict_columns(features, len(rows)), "model_version": self.version})
 
 
 def parse(body: bytes, content_type: str | None) -> Any:
