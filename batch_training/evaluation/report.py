@@ -58,10 +58,14 @@ def learning_curve_png(history: list[dict]) -> bytes:
     if not history:
         _empty(ax, "no training history")
         return _png(fig)
-    for key, label in (("train_loss", "train"), ("valid_loss", "validation")):
-        points = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
-        if points:
-            ax.plot(*zip(*points), marker="o", label=label)
+    members = sorted({h.get("member", 0) for h in history})
+    for member in members:  # an ensemble: one pair of curves per network
+        own = [h for h in history if h.get("member", 0) == member]
+        suffix = f" (model {member + 1})" if len(members) > 1 else ""
+        for key, label in (("train_loss", "train"), ("valid_loss", "validation")):
+            points = [(h["epoch"], h[key]) for h in own if h.get(key) is not None]
+            if points:
+                ax.plot(*zip(*points), marker="o", label=label + suffix)
     ax.set(xlabel="epoch", ylabel="loss", title="Learning curve")
     ax.grid(alpha=0.3)
     ax.legend()

@@ -93,7 +93,7 @@ def build_training_data(spec: TrainingSpec, window: Window, read_day: Callable[[
         raise NoTrainingRows(f"as of {window.as_of}: no rows with a target in the "
                              f"{'training' if parts['train'].num_rows == 0 else 'holdout'} days")
     pre = fit_preprocessor(parts["train"], spec.features.numeric, spec.features.categorical, spec.target, spec.task,
-                           spec.positive_class)
+                           spec.positive_class, offset=spec.model.residual_of, clip=spec.model.clip_inputs)
     warnings = uninformative_features(pre)
     digest = hashlib.sha256(json.dumps([columns, spec.model_dump(include={"joins", "derived", "features"}, mode="json")],
                                        sort_keys=True, default=str).encode())

@@ -40,6 +40,8 @@ class NumericFeature:
     std: float
     missing_indicator: bool
     constant: bool = False  # one value in training (std stored as 1 so the input is 0, not a division by 0)
+    low: float | None = None   # values are clipped to [low, high] (training quantiles) before scaling,
+    high: float | None = None  # so a value beyond what training saw is not extrapolated
 
 
 @dataclass
@@ -60,6 +62,8 @@ class Target:
     shift: float = 0.0                 # regression: y_model = (y - shift) / scale
     scale: float = 1.0
     positive_class: str | None = None  # binary: classes[1]
+    offset: str | None = None          # regression: the model predicts target - offset (a numeric feature)
+    offset_fill: float = 0.0           # ... with this (the training median) where the offset is missing
     threshold: float | None = None     # binary: label positive when p(positive) >= threshold (set by the fit)
 
     @property
@@ -117,6 +121,8 @@ class Preprocessor:
         for f in self.numeric:
             values = _floats(table.column(f.name))
             missing = ~np.isfinite(values)
+            if f.low is not None:
+                values = np.clip(values, f.low, f.high)
             columns.append(np.where(missing, 0.0, (values - f.mean) / f.std))
             if f.missing_indicator:
                 flags.append(missing.astype(np.float64))
@@ -125,20 +131,28 @@ class Preprocessor:
         categorical = np.column_stack(cats).astype(np.int64) if cats else np.zeros((n, 0), np.int64)
         return numeric, categorical
 
-    def encode_target(self, column: pa.ChunkedArray) -> np.ndarray:
+    def offsets(self, table: pa.Table) -> np.ndarray | float:
+        """Regression with an offset: its values per row (the training median where missing); else 0."""
+        if self.target.offset is None:
+            return 0.0
+        values = _floats(table.column(self.target.offset))
+        return np.where(np.isfinite(values), values, self.target.offset_fill)
+
+    def encode_target(self, column: pa.ChunkedArray, offsets: np.ndarray | float = 0.0) -> np.ndarray:
         t = self.target
         if t.task == "regression":
-            return ((_floats(column) - t.shift) / t.scale).astype(np.float32)
+            return ((_floats(column) - offsets - t.shift) / t.scale).astype(np.float32)
         index = _indices(column, t.classes or []) - 1  # -1: a class unseen in training
         return index.astype(np.int64)
 
     def encode(self, table: pa.Table) -> Encoded:
         numeric, categorical = self.encode_features(table)
-        target = self.encode_target(table.column(self.target.name)) if self.target.name in table.column_names else None
+        target = self.encode_target(table.column(self.target.name), self.offsets(table)) \
+            if self.target.name in table.column_names else None
         return Encoded(numeric, categorical, target)
 
-    def decode_regression(self, outputs: np.ndarray) -> np.ndarray:
-        return outputs.reshape(-1).astype(np.float64) * self.target.scale + self.target.shift
+    def decode_regression(self, outputs: np.ndarray, offsets: np.ndarray | float = 0.0) -> np.ndarray:
+        return outputs.reshape(-1).astype(np.float64) * self.target.scale + self.target.shift + offsets
 
 
 def _floats(column: pa.ChunkedArray) -> np.ndarray:
@@ -153,21 +167,28 @@ def _indices(column: pa.ChunkedArray, vocabulary: list[str]) -> np.ndarray:
 
 
 def fit_preprocessor(train: pa.Table, numeric: list[str], categorical: list[str], target: str, task: str,
-                     positive_class: str | None = None) -> Preprocessor:
+                     positive_class: str | None = None, offset: str | None = None,
+                     clip: float | None = None) -> Preprocessor:
     """Fit on training rows only (rows whose target is missing must already be dropped). A binary
-    task needs ``positive_class``: the class whose probability the model's logit gives."""
+    task needs ``positive_class``: the class whose probability the model's logit gives. A regression
+    with ``offset`` learns ``target - offset``; ``clip`` is the share of training values below and
+    above which each numeric input is clipped (None: no clipping)."""
     num = []
     for name in numeric:
         values = _floats(train.column(name))
         finite = values[np.isfinite(values)]
         if finite.size == 0:
             raise ValueError(f"numeric feature {name!r} has no values in the training rows")
-        std = float(finite.std())
+        low, high = (None, None) if clip is None else (float(np.quantile(finite, clip)),
+                                                        float(np.quantile(finite, 1 - clip)))
+        kept = finite if clip is None else np.clip(finite, low, high)
+        std = float(kept.std())
         usable = std > 0 and math.isfinite(std)
-        num.append(NumericFeature(name, float(finite.mean()), std if usable else 1.0,
-                                  bool(finite.size < values.size), constant=not usable))
+        num.append(NumericFeature(name, float(kept.mean()), std if usable else 1.0, bool(finite.size < values.size),
+                                  constant=not usable, low=low, high=high))
     cat = [CategoricalFeature(name, _vocabulary(train.column(name))) for name in categorical]
-    return Preprocessor(num, cat, _fit_target(train.column(target), target, task, positive_class))
+    offsets = None if offset is None else _floats(train.column(offset))
+    return Preprocessor(num, cat, _fit_target(train.column(target), target, task, positive_class, offset, offsets))
 
 
 def _vocabulary(column: pa.ChunkedArray) -> list[str]:
@@ -175,13 +196,19 @@ def _vocabulary(column: pa.ChunkedArray) -> list[str]:
     return [c["values"] for c in sorted(counts, key=lambda c: (-c["counts"], c["values"]))]
 
 
-def _fit_target(column: pa.ChunkedArray, name: str, task: str, positive_class: str | None = None) -> Target:
+def _fit_target(column: pa.ChunkedArray, name: str, task: str, positive_class: str | None = None,
+                offset: str | None = None, offsets: np.ndarray | None = None) -> Target:
     if task == "regression":
         y = _floats(column)
+        fill = 0.0
+        if offsets is not None:  # the model learns what the offset does not already say
+            known = offsets[np.isfinite(offsets)]
+            fill = float(np.median(known)) if known.size else 0.0
+            y = y - np.where(np.isfinite(offsets), offsets, fill)
         y = y[np.isfinite(y)]
         median = float(np.median(y))
         scale = float(np.mean(np.abs(y - median))) or 1.0
-        return Target(name, task, shift=median, scale=scale)
+        return Target(name, task, shift=median, scale=scale, offset=offset, offset_fill=fill)
     classes = sorted(pc.unique(pc.drop_null(column.cast(pa.string()))).to_pylist())
     if task == "binary" and len(classes) != 2:
         raise TargetClassesError(f"a binary target needs 2 classes in training, {name!r} has {classes}")

@@ -11,7 +11,7 @@ document as is) and in ``metadata["decision_threshold"]`` with the F1 and rows i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -32,10 +32,19 @@ _LOSS = {"binary": "bce", "multiclass": "cross_entropy"}
 @dataclass
 class FitOutcome:
     checkpoint: Checkpoint
-    result: TrainResult
+    result: TrainResult          # the first member's (the only one without an ensemble)
     rows_train: int
     rows_valid: int
     parameters: int
+    results: list[TrainResult] = field(default_factory=list)  # every member's
+
+    @property
+    def epochs_run(self) -> int:
+        return sum(len(r.history) for r in self.results)
+
+    @property
+    def seconds(self) -> float:
+        return sum(h.seconds for r in self.results for h in r.history)
 
 
 def to_batch(pre: Preprocessor, table) -> Batch:
@@ -59,36 +68,61 @@ def validation_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.
     return np.flatnonzero(~valid), np.flatnonzero(valid)
 
 
+def _member_seed(model: ModelSpec, i: int) -> int:
+    return model.seed + i
+
+
 def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
                   callbacks: Sequence[Callback] = (), device: str | None = None) -> FitOutcome:
+    """Train the spec's model: one network, or ``model.ensemble`` of them with seeds seed, seed+1, ...
+    (each with its own early stopping on the same validation rows), averaged in one module."""
     pre = data.preprocessor
     task = pre.target.task
     config = ModelConfig(n_numeric=len(pre.numeric_inputs), cardinalities=pre.cardinalities,
                          hidden=tuple(model.hidden), embedding_dim=model.embedding_dim,
-                         dropout=model.dropout, n_outputs=pre.n_outputs)
-    seed_everything(model.seed)
-    net = TabularNet(config)
+                         dropout=model.dropout, n_outputs=pre.n_outputs, members=model.ensemble)
     # the holdout days are the evaluation set: early stopping looks at rows of the training days only
     fit_rows, valid_rows = validation_rows(data.train.num_rows, model.validation_fraction, model.seed)
     train_batch = to_batch(pre, data.train.take(pa.array(fit_rows)))
     valid_batch = to_batch(pre, data.train.take(pa.array(valid_rows)))
-    result = train(net, train_batch, valid_batch, TrainConfig(
-        epochs=model.epochs, batch_size=model.batch_size, learning_rate=model.learning_rate,
-        weight_decay=model.weight_decay, patience=model.patience, seed=model.seed,
-        loss=_LOSS.get(task, model.loss), device=device), callbacks)
-    history = [asdict(h) for h in result.history]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(model.threads)
+    try:
+        results = [_train_member(config.member(), train_batch, valid_batch, model, i, task, callbacks, device)
+                   for i in range(model.ensemble)]
+    finally:
+        torch.set_num_threads(threads)
+    state = results[0].state_dict if model.ensemble == 1 else {
+        f"members.{i}.{key}": value for i, r in enumerate(results) for key, value in r.state_dict.items()}
+    history = [{**asdict(h), "member": i} for i, r in enumerate(results) for h in r.history]
+    best = [r.best_epoch for r in results]
     checkpoint = Checkpoint(
-        model_config=config, state_dict=result.state_dict, preprocessing=pre.to_dict(), history=history,
-        lineage=lineage,
-        metadata={"task": task, "best_epoch": result.best_epoch, "best_valid_loss": result.best_valid_loss,
-                  "stopped_early": result.stopped_early, "device": result.device, "model_spec": model.model_dump()},
+        model_config=config, state_dict=state, preprocessing=pre.to_dict(), history=history, lineage=lineage,
+        metadata={"task": task, "best_epoch": best[0] if model.ensemble == 1 else best,
+                  "best_valid_loss": float(np.mean([r.best_valid_loss for r in results])),
+                  "stopped_early": any(r.stopped_early for r in results), "device": results[0].device,
+                  "model_spec": model.model_dump(), "members": model.ensemble},
     )
     if task == "binary":
         choice = decision_threshold(checkpoint, data.train.take(pa.array(valid_rows)))
         checkpoint.preprocessing["target"]["threshold"] = choice.threshold
         checkpoint.metadata["decision_threshold"] = choice.to_dict()
-    parameters = sum(p.numel() for p in net.parameters())
-    return FitOutcome(checkpoint, result, len(train_batch), len(valid_batch), parameters)
+    parameters = sum(v.numel() for v in state.values())
+    return FitOutcome(checkpoint, results[0], len(train_batch), len(valid_batch), parameters, results)
+
+
+def _train_member(config: ModelConfig, train_batch: Batch, valid_batch: Batch, model: ModelSpec, i: int, task: str,
+                  callbacks: Sequence[Callback], device: str | None) -> TrainResult:
+    seed = _member_seed(model, i)
+    seed_everything(seed)
+    net = TabularNet(config)
+    for callback in callbacks:
+        if hasattr(callback, "on_member_start"):
+            callback.on_member_start(i, model.ensemble)
+    return train(net, train_batch, valid_batch, TrainConfig(
+        epochs=model.epochs, batch_size=model.batch_size, learning_rate=model.learning_rate,
+        weight_decay=model.weight_decay, patience=model.patience, seed=seed,
+        loss=_LOSS.get(task, model.loss), device=device), callbacks)
 
 
 def decision_threshold(checkpoint: Checkpoint, valid: pa.Table) -> ThresholdChoice:

@@ -31,7 +31,7 @@ class Predictor:
         numeric, categorical = self.preprocessor.encode_features(table)
         raw = predict(self.model, torch.from_numpy(numeric), torch.from_numpy(categorical))
         if self.task == "regression":
-            return self.preprocessor.decode_regression(raw)
+            return self.preprocessor.decode_regression(raw, self.preprocessor.offsets(table))
         if self.task == "binary":
             p = 1.0 / (1.0 + np.exp(-raw[:, 0].astype(np.float64)))
             return np.column_stack([1.0 - p, p])

@@ -46,6 +46,18 @@ class ModelSpec(_Strict):
                     "and choosing the best epoch; the holdout days only evaluate")
     seed: int = 0
     loss: Literal["l1", "l2"] = Field(default="l1", description="regression loss (classification uses cross-entropy)")
+    residual_of: str | None = Field(
+        default=None, description="regression: a numeric feature the model predicts the target's difference "
+                                  "from (e.g. the departure delay for the arrival delay); added back to predict")
+    ensemble: int = Field(default=1, ge=1, le=16,
+                          description="models trained with seeds seed, seed+1, ...; their outputs averaged, "
+                                      "exported as one ONNX graph")
+    clip_inputs: float | None = Field(
+        default=None, ge=0, lt=0.5,
+        description="clip each numeric input to the training values' [q, 1-q] quantiles, so a value beyond what "
+                    "training saw (a warm May after a cold winter) is not extrapolated")
+    threads: int = Field(default=1, ge=1, le=64, description="torch threads while training (1 was 4-10x faster "
+                                                            "than 2 on shared CPUs)")
 
     @model_validator(mode="after")
     def _sizes(self) -> "ModelSpec":

@@ -49,5 +49,12 @@ def check_training(spec: "TrainingSpec") -> None:
             raise FieldError(("evaluation", "naive", "feature"), f"naive rule feature {naive.feature!r} must be a numeric column")
         if spec.task != "regression":
             raise FieldError(("evaluation", "naive"), "a naive rule applies to regression only")
+    residual = spec.model.residual_of
+    if residual is not None:
+        if spec.task != "regression":
+            raise FieldError(("model", "residual_of"), "residual_of applies to a regression")
+        if residual not in spec.features.numeric:
+            raise FieldError(("model", "residual_of"), f"residual_of {residual!r} must be a numeric feature "
+                                                       "(the prediction server adds it back, so a request carries it)")
     if spec.target in spec.feature_names:
         raise FieldError(("target",), f"target {spec.target!r} is also a feature")

@@ -1,7 +1,7 @@
 """Model, training loop and checkpoints: plain Python and PyTorch, never Dagster (DESIGN.md, Layers)."""
 
 from .checkpoint import FORMAT, Checkpoint, CheckpointError, build_model, file_sha256, load_checkpoint, save_checkpoint
-from .model import ModelConfig, TabularNet, embedding_size
+from .model import EnsembleNet, ModelConfig, TabularNet, embedding_size, model_for
 from .trainer import (
     LOSSES,
     Batch,
@@ -19,8 +19,8 @@ from .trainer import (
 )
 
 __all__ = [
-    "FORMAT", "LOSSES", "Batch", "Callback", "Checkpoint", "CheckpointError", "EpochStats", "ModelConfig",
+    "FORMAT", "LOSSES", "Batch", "Callback", "Checkpoint", "CheckpointError", "EnsembleNet", "EpochStats", "ModelConfig",
     "TabularNet", "TrainConfig", "TrainResult", "TrainingDiverged", "build_model", "embedding_size",
-    "evaluate_loss", "file_sha256", "load_checkpoint", "loss_function", "predict", "resolve_device",
+    "evaluate_loss", "file_sha256", "load_checkpoint", "loss_function", "model_for", "predict", "resolve_device",
     "save_checkpoint", "seed_everything", "train",
 ]

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from .model import ModelConfig, TabularNet
+from .model import ModelConfig, model_for
 
 FORMAT = "batch_training.checkpoint/1"
 _JSON_SECTIONS = ("model_config", "preprocessing", "history", "lineage", "metadata")
@@ -106,10 +106,11 @@ def load_checkpoint(path: Path, sha256: str | None = None) -> Checkpoint:
                       state_dict=dict(payload["state_dict"]), **sections)
 
 
-def build_model(ckpt: Checkpoint) -> TabularNet:
-    """The checkpoint's model with its weights (strict: every key must match), in eval mode, on CPU."""
+def build_model(ckpt: Checkpoint) -> nn.Module:
+    """The checkpoint's model with its weights (strict: every key must match), in eval mode, on CPU:
+    a TabularNet, or an EnsembleNet of them."""
     with torch.random.fork_rng(devices=[]):  # the throw-away initialisation must not move the caller's RNG
-        model = TabularNet(ckpt.model_config)
+        model = model_for(ckpt.model_config)
     model.load_state_dict(ckpt.state_dict, strict=True)
     return model.eval()
 

@@ -6,7 +6,7 @@ missing values, so it gets a learned embedding like any other category.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -30,6 +30,7 @@ class ModelConfig:
     embedding_dim: int  # the largest embedding size; see embedding_size()
     dropout: float
     n_outputs: int  # 1 for regression, 1 for binary (a logit), k for multiclass (k logits)
+    members: int = 1  # an ensemble of this many networks of this shape, their outputs averaged
 
     def __post_init__(self) -> None:
         # Lists arrive from JSON and pydantic specs; keep the frozen dataclass hashable and comparable.
@@ -49,6 +50,8 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.n_outputs < 1:
             raise ValueError(f"n_outputs must be >= 1, got {self.n_outputs}")
+        if self.members < 1:
+            raise ValueError(f"members must be >= 1, got {self.members}")
 
     @property
     def embedding_sizes(self) -> tuple[int, ...]:
@@ -63,10 +66,14 @@ class ModelConfig:
         d = asdict(self)
         return {**d, "cardinalities": list(self.cardinalities), "hidden": list(self.hidden)}
 
+    def member(self) -> "ModelConfig":
+        """The configuration of one network of the ensemble."""
+        return replace(self, members=1)
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
         names = {f.name for f in fields(cls)}
-        unknown, missing = set(d) - names, names - set(d)
+        unknown, missing = set(d) - names, names - set(d) - {"members"}  # checkpoints before ensembles
         if unknown or missing:
             raise ValueError(f"bad model config: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
         return cls(**d)
@@ -106,3 +113,21 @@ class TabularNet(nn.Module):
         parts += [emb(categorical[:, i]) for i, emb in enumerate(self.embeddings)]
         x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         return self.mlp(x)
+
+
+class EnsembleNet(nn.Module):
+    """``members`` networks of one shape; the output is the mean of theirs. State-dict keys are
+    ``members.<i>.<key of a TabularNet>``, so each member keeps its own layout."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.members = nn.ModuleList(TabularNet(config.member()) for _ in range(config.members))
+
+    def forward(self, numeric: Tensor, categorical: Tensor) -> Tensor:
+        return torch.stack([member(numeric, categorical) for member in self.members]).mean(dim=0)
+
+
+def model_for(config: ModelConfig) -> nn.Module:
+    """The network of a configuration: one TabularNet, or an ensemble of them."""
+    return EnsembleNet(config) if config.members > 1 else TabularNet(config)

@@ -27,11 +27,19 @@ class _LogEpochs:
     """Trainer callback: one run-log line per epoch, so progress shows while it trains."""
 
     def __init__(self, log):
-        self.log = log
+        self.log, self.member = log, ""
+
+    def on_member_start(self, i: int, n: int) -> None:
+        self.member = f"model {i + 1} of {n}, " if n > 1 else ""
 
     def on_epoch_end(self, stats: EpochStats) -> None:
-        self.log.info(f"epoch {stats.epoch}: train loss {stats.train_loss:.4f}, valid loss {stats.valid_loss:.4f}, "
-                      f"{stats.samples_per_s:,.0f} samples/s{' (best)' if stats.improved else ''}")
+        self.log.info(f"{self.member}epoch {stats.epoch}: train loss {stats.train_loss:.4f}, valid loss "
+                      f"{stats.valid_loss:.4f}, {stats.samples_per_s:,.0f} samples/s{' (best)' if stats.improved else ''}")
+
+
+def _epochs(best):
+    """One member's best epoch as a number (None shows as null); an ensemble's as a list."""
+    return dg.MetadataValue.json(best) if isinstance(best, list) else (best if best is not None else dg.MetadataValue.null())
 
 
 def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
@@ -62,15 +70,16 @@ def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
         folder = store.artifact_dir(spec.name, "trained_model", context.partition_key)
         folder.mkdir(parents=True, exist_ok=True)
         digest = save_checkpoint(folder / "model.pt", outcome.checkpoint)
-        history = outcome.result.history
-        seconds = sum(h.seconds for h in history)
+        seconds = outcome.seconds
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(folder / "model.pt")), "sha256": digest,
-                "epochs_run": len(history), "best_epoch": outcome.result.best_epoch,
-                "best_valid_loss": float(outcome.result.best_valid_loss), "stopped_early": outcome.result.stopped_early,
+                "epochs_run": outcome.epochs_run, "members": len(outcome.results),
+                "best_epoch": _epochs(outcome.checkpoint.metadata["best_epoch"]),
+                "best_valid_loss": float(outcome.checkpoint.metadata["best_valid_loss"]),
+                "stopped_early": outcome.checkpoint.metadata["stopped_early"],
                 "train_seconds": round(seconds, 2),
-                "samples_per_s": round(outcome.rows_train * len(history) / seconds) if seconds else 0,
+                "samples_per_s": round(outcome.rows_train * outcome.epochs_run / seconds) if seconds else 0,
                 "device": outcome.result.device, "parameters": outcome.parameters,
                 "rows_train": outcome.rows_train, "rows_valid": outcome.rows_valid,
                 "data_version": data.info["data_version"],

@@ -57,18 +57,20 @@ class Model:
     def predict(self, rows: list[dict[str, Any]]) -> list:
         if not rows:
             return []
-        return self._run(*self.preprocessing.encode(rows))
+        offset = self.preprocessing.offset
+        columns = {offset: np.array([r.get(offset) for r in rows], dtype=np.float64)} if offset else None
+        return self._run(*self.preprocessing.encode(rows), columns)
 
     def predict_columns(self, columns: dict[str, Any], n: int) -> list:
         """``predict`` of ``n`` rows given as checked columns (see ``columns.py``)."""
         if not n:
             return []
-        return self._run(*self.preprocessing.encode_columns(columns, n))
+        return self._run(*self.preprocessing.encode_columns(columns, n), columns)
 
-    def _run(self, numeric: np.ndarray, categorical: np.ndarray) -> list:
+    def _run(self, numeric: np.ndarray, categorical: np.ndarray, columns: dict[str, Any] | None) -> list:
         feeds = {"numeric": numeric, "categorical": categorical}
         outputs = self.session.run(None, {name: feeds[name] for name in self.inputs})[0]
-        return self.preprocessing.decode(outputs)
+        return self.preprocessing.decode(outputs, columns)
 
     def warm_up(self) -> None:
         """One prediction on an all-missing row: loads kernels and proves the graph runs end to end."""

@@ -28,6 +28,9 @@ class Preprocessing:
             raise ValueError(f"not a batch_training preprocessing document (format {document.get('format')!r})")
         self.numeric = [(f["name"], float(f["mean"]), float(f["std"]), bool(f["missing_indicator"]))
                         for f in document["numeric"]]
+        # inputs clipped to the training quantiles before scaling, as the offline path does
+        self.bounds = {f["name"]: (float(f["low"]), float(f["high"])) for f in document["numeric"]
+                       if f.get("low") is not None}
         self.categorical = [(f["name"], {str(v): i + 1 for i, v in enumerate(f["vocabulary"])})
                             for f in document["categorical"]]
         target = document["target"]
@@ -35,6 +38,8 @@ class Preprocessing:
         self.target: str = target["name"]
         self.classes: list[str] = list(target.get("classes") or [])
         self.shift, self.scale = float(target.get("shift", 0.0)), float(target.get("scale", 1.0))
+        # regression: the model predicts target - offset (a numeric input), added back here
+        self.offset, self.offset_fill = target.get("offset"), float(target.get("offset_fill", 0.0))
         self.threshold = 0.5 if target.get("threshold") is None else float(target["threshold"])
 
     @property
@@ -63,6 +68,8 @@ class Preprocessing:
         for name, mean, std, flag in self.numeric:
             values = columns[name]
             missing = ~np.isfinite(values)
+            if name in self.bounds:
+                values = np.clip(values, *self.bounds[name])
             scaled.append(np.where(missing, 0.0, (values - mean) / std))
             if flag:
                 flags.append(missing.astype(np.float64))
@@ -71,12 +78,19 @@ class Preprocessing:
         categorical = np.column_stack(cats).astype(np.int64) if cats else np.zeros((n, 0), np.int64)
         return numeric, categorical
 
-    def decode(self, outputs: np.ndarray) -> list:
-        """Model outputs [n, n_outputs] to predictions: floats (regression) or
-        ``{"label", "probabilities": {label: p}}`` (classification; a binary label at the threshold)."""
+    def offsets(self, columns: dict[str, Any] | None, n: int) -> np.ndarray | float:
+        if self.offset is None:
+            return 0.0
+        values = np.asarray(columns[self.offset], dtype=np.float64) if columns else np.full(n, np.nan)
+        return np.where(np.isfinite(values), values, self.offset_fill)
+
+    def decode(self, outputs: np.ndarray, columns: dict[str, Any] | None = None) -> list:
+        """Model outputs [n, n_outputs] to predictions: floats (regression, plus the offset column
+        of ``columns`` when the model predicts a difference) or ``{"label", "probabilities":
+        {label: p}}`` (classification; a binary label at the threshold)."""
         raw = np.asarray(outputs, dtype=np.float64)
         if self.task == "regression":
-            return (raw.reshape(-1) * self.scale + self.shift).tolist()
+            return (raw.reshape(-1) * self.scale + self.shift + self.offsets(columns, len(raw))).tolist()
         if self.task == "binary":
             p = 1.0 / (1.0 + np.exp(-raw[:, 0]))
             proba = np.column_stack([1.0 - p, p])
