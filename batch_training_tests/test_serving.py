@@ -26,7 +26,7 @@ from batch_training.serving import build_bundle, bundle_requirements, content_ha
 from batch_training.spec import builtin_spec_dir, load_spec
 from batch_training.spec.model import FeaturesSpec
 from batch_training.training import Checkpoint, ModelConfig, TabularNet, load_checkpoint, save_checkpoint
-from batch_training_tests.support.sensors import alert_readings, binary_sensor_spec, sensor_readings, sensor_spec, typed
+from batch_training_tests.support.sensors import alert_readings, assembled, binary_sensor_spec, sensor_readings, sensor_spec
 
 FLIGHT_CARRIERS = ["AA", "B6", "DL", "UA"]  # WN is allowed by the contract but never seen in training
 FLIGHT_DESTS = ["LAX", "SFO", "BOS", "ORD", "MIA"]
@@ -54,8 +54,7 @@ def _flights_table(rng: np.random.Generator, n: int) -> pa.Table:
 
 def _sensor_table(days: int, seed: int) -> pa.Table:
     import datetime as dt
-    t = sensor_readings(dt.date(2024, 3, 1), days, seed=seed)
-    return t.set_column(t.schema.get_field_index("battery_pct"), "battery_pct", t.column("battery_pct").cast(pa.int64()))
+    return assembled(sensor_spec(), sensor_readings(dt.date(2024, 3, 1), days, seed=seed), dt.date(2024, 3, 1), days, seed)
 
 
 def _fit(spec, train: pa.Table, holdout: pa.Table, epochs: int = 2, seed: int | None = None) -> Checkpoint:
@@ -82,9 +81,13 @@ def _flights_rows(rng: np.random.Generator, n: int) -> list[dict]:
 
 
 def _sensor_rows(rng: np.random.Generator, n: int) -> list[dict]:
+    """Valid sensor requests: the reading's time (its local hour is derived), the caller's latest
+    calibration offset (missing when the sensor has none) and categories unseen in training."""
     return [{"temperature_c": float(rng.uniform(-50, 150)), "battery_pct": int(rng.integers(0, 101)),
              "sensor": str(rng.choice(["s1", "s2", "s3", "s4"])),
-             "firmware": [None, "v1", "v2", "v3", "v9"][i % 5]} for i in range(n)]
+             "firmware": [None, "v1", "v2", "v3", "v9"][i % 5],
+             "read_at": f"2024-03-{rng.integers(1, 29):02d}T{rng.integers(0, 24):02d}:{rng.integers(0, 60):02d}:00Z",
+             "calibration.offset_c": None if i % 7 == 3 else round(float(rng.uniform(-10, 10)), 2)} for i in range(n)]
 
 
 def _table(rows: list[dict], spec) -> pa.Table:
@@ -169,7 +172,7 @@ def alerts(tmp_path_factory) -> Case:
     import datetime as dt
 
     spec = binary_sensor_spec()
-    table = typed(alert_readings(dt.date(2024, 3, 1), 5, seed=7))
+    table = assembled(spec, alert_readings(dt.date(2024, 3, 1), 5, seed=7), dt.date(2024, 3, 1), 5, seed=7)
     ckpt = _fit(spec, table.slice(0, 384), table.slice(384), epochs=8)
     folder = tmp_path_factory.mktemp("alerts")
     save_checkpoint(folder / "model.pt", ckpt)
@@ -500,6 +503,7 @@ def test_request_encoding_is_the_offline_encoding(case):
     """Bit for bit: the server's NumPy twin (rows and checked columns) and the offline Arrow path."""
     from batch_training.serving.server.columns import Validator
     from batch_training.serving.server.errors import Errors
+    from batch_training.serving.server.inputs import Derivation
     from batch_training.serving.server.preprocess import Preprocessing
 
     ckpt = case.checkpoint
@@ -508,7 +512,9 @@ def test_request_encoding_is_the_offline_encoding(case):
     metadata = json.loads((case.bundle / "metadata.json").read_text())
     columns = Validator(metadata).check(case.rows, Errors(), lambda i: (i,))
     assert columns is not None
-    for got in (twin.encode(case.rows), twin.encode_columns(columns, len(case.rows))):
+    features = Derivation(metadata).features(columns, len(case.rows))  # e.g. the sensors' local hour
+    rows = [{name: values[i] for name, values in features.items()} for i in range(len(case.rows))]
+    for got in (twin.encode(rows), twin.encode_columns(features, len(case.rows))):
         for a, b in zip(got, want):
             assert a.dtype == b.dtype and np.array_equal(a, b)
 
@@ -628,7 +634,8 @@ def test_server_package_imports_no_torch_pyarrow_or_project(sensors):
         "from server import create_app\n"
         "from fastapi.testclient import TestClient\n"
         "with TestClient(create_app('.')) as c:\n"
-        "    r = c.post('/predict', json={'temperature_c': 20.0, 'battery_pct': 50, 'sensor': 's1'})\n"
+        "    r = c.post('/predict', json={'temperature_c': 20.0, 'battery_pct': 50, 'sensor': 's1', "
+        "'read_at': '2024-03-02T10:00:00+01:00', 'calibration.offset_c': 1.5})\n"
         "    assert r.status_code == 200, r.text\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'pyarrow', 'pandas', 'batch_training', 'dagster'))\n"
         "print('BAD', bad)\n"
@@ -799,7 +806,7 @@ def test_derived_and_joined_inputs_are_served_as_trained(tmp_path):
     metadata = json.loads((bundle / "metadata.json").read_text())
     assert metadata["inputs"]["dates"] == ["flight_date"] and "weather.temp" in metadata["inputs"]["numeric"]
     assert "sched_dep_minutes" not in metadata["inputs"]["numeric"] and set(metadata["derived"]) == {
-        "sched_dep_minutes", "block_minutes", "dep_hour", "weekday"}
+        "sched_dep_minutes", "sched_arr_minutes", "block_minutes", "speed", "dep_hour", "weekday"}
     assert metadata["contract"]["weather.wind_speed"]["max"] == 150  # the joined table's contract
 
     rows = request_rows(spec, holdout)

@@ -15,7 +15,7 @@ from batch_training.training import load_checkpoint
 from batch_training.warehouse import open_warehouse
 from batch_training_tests.support import flights
 from batch_training_tests.support.dagster_run import check_evaluations, pipeline_defs, run_range, run_training
-from batch_training_tests.support.sensors import alert_readings, binary_sensor_spec, sensor_readings, sensor_spec
+from batch_training_tests.support.sensors import alert_readings, binary_sensor_spec, seed_sensors, sensor_spec
 
 AS_OF = "2013-02-11"
 
@@ -61,7 +61,8 @@ def test_chain_materializes_with_lineage_of_its_exact_days(small_flights, ingest
     ckpt = load_checkpoint(store.artifact_dir("flights_delay", "trained_model", AS_OF) / "model.pt")
     assert ckpt.lineage["as_of"] == AS_OF and ckpt.lineage["data_version"] == data.info["data_version"]
     assert ckpt.lineage["run_id"] == result.run_id
-    assert 1 <= len(ckpt.history) <= 12
+    assert {h["member"] for h in ckpt.history} == {0, 1}  # the spec's ensemble of two, each early-stopped
+    assert all(1 <= sum(h["member"] == m for h in ckpt.history) <= 12 for m in (0, 1))
 
     report = json.loads((store.artifact_dir("flights_delay", "evaluation_report", AS_OF) / "report.json").read_text())
     y = np.array(data.holdout.column("arr_delay").to_pylist(), dtype=float)
@@ -80,6 +81,21 @@ def test_chain_materializes_with_lineage_of_its_exact_days(small_flights, ingest
     upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
         dep.partitions_def.subset_with_partition_keys([AS_OF]), dep.partitions_def, cleansed_def)
     assert sorted(upstream.partitions_subset.get_partition_keys()) == [d.isoformat() for d in days("2013-01-14", "2013-02-10")]
+    # ... and on the joined weather's cleansed days of the window plus the tolerance's margin (the
+    # flight at 00:30 may take the weather of 23:00 the day before)
+    mapping = dep.get_partition_mapping(dg.AssetKey(["flights_delay", "weather", "cleansed"]))
+    upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        dep.partitions_def.subset_with_partition_keys([AS_OF]), dep.partitions_def, cleansed_def)
+    assert sorted(upstream.partitions_subset.get_partition_keys()) == [d.isoformat() for d in days("2013-01-13", "2013-02-10")]
+    # the model's lineage (and so the registry's record) names both tables' days
+    assert ckpt.lineage["tables"] == {"flights_delay/cleansed": ["2013-01-14", "2013-02-10", 28],
+                                      "flights_delay/weather/cleansed": ["2013-01-13", "2013-02-10", 29]}
+    stats = data.info["joins"]["train"]["weather"]
+    assert stats["rows"] >= data.train.num_rows  # counted before the rows without a target are dropped
+    assert stats["matched"] + stats["unmatched"] + stats["too_old"] == stats["rows"]
+    assert stats["matched"] > 0.95 * stats["rows"]
+    missing = data.train.column("weather.temp").null_count
+    assert missing >= stats["unmatched"] + stats["too_old"]  # an unmatched row is kept, with missing weather
 
 
 def test_untrained_candidate_is_blocked_and_override_is_recorded(small_flights, ingested):
@@ -104,8 +120,7 @@ def test_second_spec_trains_a_classifier_with_no_code_change(tmp_path):
     spec = sensor_spec()
     url = f"duckdb://{tmp_path / 'sensors.duckdb'}"
     with open_warehouse(url) as wh:
-        wh.execute("CREATE SCHEMA telemetry")
-        wh.replace_table("telemetry.readings", sensor_readings(dt.date(2024, 3, 1), 10))
+        seed_sensors(wh, dt.date(2024, 3, 1), 10)
     instance = dg.DagsterInstance.ephemeral()
     defs = pipeline_defs(spec, url, tmp_path / "data")
     assert run_range(defs, spec, "2024-03-01", "2024-03-10", instance).success
@@ -124,8 +139,7 @@ def test_a_binary_spec_gates_on_the_class_prior_and_ships_its_threshold(tmp_path
     spec = binary_sensor_spec()  # positive class "alert" sorts before "ok"
     url = f"duckdb://{tmp_path / 'alerts.duckdb'}"
     with open_warehouse(url) as wh:
-        wh.execute("CREATE SCHEMA telemetry")
-        wh.replace_table("telemetry.readings", alert_readings(dt.date(2024, 3, 1), 10))
+        seed_sensors(wh, dt.date(2024, 3, 1), 10, readings=alert_readings(dt.date(2024, 3, 1), 10))
     instance = dg.DagsterInstance.ephemeral()
     defs = pipeline_defs(spec, url, tmp_path / "data")
     assert run_range(defs, spec, "2024-03-01", "2024-03-10", instance).success

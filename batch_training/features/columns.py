@@ -38,8 +38,9 @@ def joined_columns(spec: TrainingSpec, join: str) -> list[str]:
     return list(dict.fromkeys(c.removeprefix(prefix) for c in used if c.startswith(prefix)))
 
 
-def needed_derived(spec: TrainingSpec) -> list[str]:
-    """The derived features the model's features need (themselves or as inputs), in spec order."""
+def needed_derived(spec: TrainingSpec, training: bool = False) -> list[str]:
+    """The derived features the model's features need (themselves or as inputs), in spec order; for
+    ``training`` also those the joins' event times and the evaluation's slices need."""
     wanted: set[str] = set()
 
     def visit(name: str) -> None:
@@ -48,8 +49,11 @@ def needed_derived(spec: TrainingSpec) -> list[str]:
             for i in spec.derived_inputs(spec.derived[name].model_dump()):
                 visit(i)
 
-    for feature in spec.feature_names:
-        visit(feature)
+    roots = list(spec.feature_names)
+    if training:
+        roots += [join.event_time for join in spec.joins.values()] + list(spec.evaluation.slices)
+    for name in roots:
+        visit(name)
     return [name for name in spec.derived if name in wanted]
 
 
@@ -65,8 +69,10 @@ def request_schema(spec: TrainingSpec) -> dict:
     contract = {}
     for name in request_inputs(spec):
         c = spec.contract_of(name)
-        contract[name] = {"type": c.type, "min": c.min, "max": c.max, "allowed": c.allowed, "nullable": c.nullable,
-                          "clock": c.clock}
+        # A joined column may always be missing: the caller has no joined row in the tolerance, as an
+        # unmatched training row had none (the model learned from those).
+        contract[name] = {"type": c.type, "min": c.min, "max": c.max, "allowed": c.allowed,
+                          "nullable": c.nullable or "." in name, "clock": c.clock}
     return {"inputs": kinds, "contract": contract,
             "derived": {name: spec.derived[name].model_dump() for name in needed_derived(spec)},
             "time": {"timezone": spec.source.timezone, "naive": spec.source.naive_timestamps}}

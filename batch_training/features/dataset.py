@@ -37,6 +37,7 @@ class TrainingData:
     data_version: str
     warnings: list[str] = field(default_factory=list)
     joins: dict[str, dict] = field(default_factory=dict)  # part -> join -> rows, matched, unmatched, too_old
+    joined_days: dict[str, list[dt.date]] = field(default_factory=dict)  # join -> the days of it read
 
 
 def needed_columns(spec: TrainingSpec) -> list[str]:
@@ -103,7 +104,8 @@ def build_training_data(spec: TrainingSpec, window: Window, read_day: Callable[[
         for day in span:
             digest.update(f"{name}/{day.isoformat()}={joined_days.fingerprint(name, day)};".encode())
     return TrainingData(window, parts["train"], parts["holdout"], pre, dropped, digest.hexdigest()[:16], warnings,
-                        {part: {n: st.to_dict() for n, st in stats.items()} for part, stats in join_stats.items()})
+                        {part: {n: st.to_dict() for n, st in stats.items()} for part, stats in join_stats.items()},
+                        spans)
 
 
 def uninformative_features(pre: Preprocessor) -> list[str]:
@@ -123,13 +125,20 @@ def write_training_data(data: TrainingData, folder: Path) -> None:
     (folder / "dataset.json").write_text(json.dumps(describe(data), indent=1))
 
 
+def _span(days: list[dt.date]) -> list:
+    return [days[0].isoformat(), days[-1].isoformat(), len(days)] if days else [None, None, 0]
+
+
 def describe(data: TrainingData) -> dict:
+    """The dataset's facts; ``tables`` names the days read of every table (main and joined), the
+    model's lineage."""
     w = data.window
     return {"as_of": w.as_of.isoformat(), "data_version": data.data_version,
             "train_days": [w.train_days[0].isoformat(), w.train_days[-1].isoformat(), len(w.train_days)],
             "holdout_days": [w.holdout_days[0].isoformat(), w.holdout_days[-1].isoformat(), len(w.holdout_days)],
             "rows_train": data.train.num_rows, "rows_holdout": data.holdout.num_rows,
-            "rows_without_target": data.rows_without_target, "warnings": data.warnings, "joins": data.joins}
+            "rows_without_target": data.rows_without_target, "warnings": data.warnings, "joins": data.joins,
+            "tables": {"cleansed": _span(w.days), **{f"{name}/cleansed": _span(days) for name, days in data.joined_days.items()}}}
 
 
 @dataclass

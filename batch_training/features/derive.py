@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batch_training.features.columns import needed_derived
 from batch_training.serving.server.derive import category_text, derive
 from batch_training.spec import TrainingSpec
 
@@ -36,8 +37,10 @@ def to_arrow(values: np.ndarray, kind: str, category: bool) -> pa.Array:
 
 
 def derivable(spec: TrainingSpec, after_joins: bool) -> dict[str, dict]:
-    """The recipes to compute before the joins (on main columns only) or after them."""
-    return {name: op.model_dump() for name, op in spec.derived.items() if spec.needs_join(name) == after_joins}
+    """The recipes to compute before the joins (on main columns only) or after them: those the
+    features, the joins' event times or the slices need (an unused recipe's inputs are not read)."""
+    return {name: spec.derived[name].model_dump() for name in needed_derived(spec, training=True)
+            if spec.needs_join(name) == after_joins}
 
 
 def add_derived(table: pa.Table, spec: TrainingSpec, after_joins: bool) -> pa.Table:

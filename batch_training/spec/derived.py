@@ -11,6 +11,7 @@ op                     of                                          gives
 ``clock_minutes``      an HHMM clock column                        integer 0..1440
 ``clock_difference``   two HHMM clocks ``[later, earlier]``         minutes 0..1439, across midnight
 ``difference``         two numbers ``[a, b]``                       a - b
+``ratio``              two numbers ``[a, b]``                       a / b (missing where b is 0)
 ``log1p``              a number >= 0                               log(1 + x) (missing below 0)
 ``clip``               a number, ``min`` and/or ``max``             the number within them
 ``timestamp_of``       a ``date`` and a ``clock`` (HHMM)            the local wall-clock time, an instant
@@ -74,6 +75,15 @@ class Difference(_Op):
         return "float"
 
 
+class Ratio(_Op):
+    op: Literal["ratio"]
+    of: tuple[str, str]
+
+    @property
+    def kind(self) -> str:
+        return "float"
+
+
 class Log1p(_Op):
     op: Literal["log1p"]
     of: str
@@ -115,13 +125,15 @@ class TimestampOf(_Op):
         return "timestamp"
 
 
-Derived = Annotated[Union[Hour, DayOfWeek, Month, ClockMinutes, ClockDifference, Difference, Log1p, Clip, TimestampOf],
+Derived = Annotated[Union[Hour, DayOfWeek, Month, ClockMinutes, ClockDifference, Difference, Ratio, Log1p, Clip,
+                          TimestampOf],
                     Field(discriminator="op")]
 
 #: op -> the input kinds it accepts, per input ("number", "clock", "date", "timestamp")
 ACCEPTS = {
     "hour": (("timestamp", "clock"),), "day_of_week": (("date", "timestamp"),), "month": (("date", "timestamp"),),
     "clock_minutes": (("clock",),), "clock_difference": (("clock",), ("clock",)),
-    "difference": (("number", "clock"), ("number", "clock")), "log1p": (("number", "clock"),),
+    "difference": (("number", "clock"), ("number", "clock")), "ratio": (("number", "clock"), ("number", "clock")),
+    "log1p": (("number", "clock"),),
     "clip": (("number", "clock"),), "timestamp_of": (("date",), ("clock",)),
 }

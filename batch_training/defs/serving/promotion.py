@@ -41,7 +41,9 @@ def _register_and_promote(context, spec: TrainingSpec, pk: str, record: dict, re
     version = record["version"]
     entry = reg.register(
         spec=spec.name, version=version, as_of=dt.date.fromisoformat(pk),
-        data_window={"train_days": report["data"]["train_days"], "holdout_days": report["data"]["holdout_days"]},
+        data_window={"train_days": report["data"]["train_days"], "holdout_days": report["data"]["holdout_days"],
+                     # every table's days read (the main table's and each joined one's), by asset key
+                     "tables": {f"{spec.name}/{t}": d for t, d in report["data"].get("tables", {}).items()}},
         data_version=report["data"]["data_version"], code_version=package_version("batch_training"),
         metrics=report["candidate"], artifact_uri=record["checkpoint"], bundle_uri=record["bundle"]["path"],
         bundle_hash=record["bundle"]["content_hash"], image_ref=image.get("ref"), image_digest=image.get("digest"),

@@ -65,6 +65,7 @@ def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
         model_spec = spec.model.model_copy(update=overrides)
         lineage = {"spec": spec.name, "as_of": data.info["as_of"], "data_version": data.info["data_version"],
                    "train_days": data.info["train_days"], "holdout_days": data.info["holdout_days"],
+                   "tables": {f"{spec.name}/{table}": days for table, days in data.info.get("tables", {}).items()},
                    "run_id": context.run.run_id}
         outcome = fit_candidate(data, model_spec, lineage, callbacks=[_LogEpochs(context.log)], device=config.device)
         folder = store.artifact_dir(spec.name, "trained_model", context.partition_key)

@@ -85,6 +85,13 @@ def _log1p(x: np.ndarray) -> np.ndarray:
         return np.where(x >= 0, np.log1p(np.where(x >= 0, x, 0.0)), np.nan)
 
 
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b; missing where b is 0 (no infinities reach the model)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = a / np.where(b == 0, np.nan, b)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
 def apply(recipe: dict, columns: dict[str, np.ndarray], kinds: dict[str, str], timezone: str) -> np.ndarray:
     """One derived feature from its recipe (the spec's ``derived:`` entry as a dict)."""
     op = recipe["op"]
@@ -92,8 +99,10 @@ def apply(recipe: dict, columns: dict[str, np.ndarray], kinds: dict[str, str], t
         days, clock = columns[recipe["date"]], columns[recipe["clock"]]
         return instants_of_wall(days * S_PER_DAY + clock_minutes(clock) * 60, timezone)
     of = recipe["of"]
-    if op in ("clock_difference", "difference"):
+    if op in ("clock_difference", "difference", "ratio"):
         a, b = columns[of[0]], columns[of[1]]
+        if op == "ratio":
+            return _ratio(a, b)
         return np.mod(clock_minutes(a) - clock_minutes(b), 1440) if op == "clock_difference" else a - b
     x, kind = columns[of], kinds[of]
     if op == "hour":
