@@ -15,12 +15,11 @@ $(VENV)/.installed: pyproject.toml
 
 env: $(VENV)/.installed
 
-# Trains as of 2013-10-01 (the 31 days to 2013-09-30 held out). As of 2014-01-01 (December held
-# out) the candidate only ties the naive rule and the gate rejects it: `batch-training train` shows it.
+# Trains as of 2014-01-01: the year 2013, December held out (the gate passes there, see bench/README.md).
 run: env
 	$(BIN)/batch-training seed
 	$(BIN)/batch-training ingest
-	$(BIN)/batch-training train --as-of 2013-10-01
+	$(BIN)/batch-training train --as-of 2014-01-01
 
 test: env
 	$(BIN)/pytest
