@@ -139,14 +139,12 @@ def test_a_failed_cli_ingest_is_in_the_ledger_once_and_says_why_day_by_day(tmp_p
 
 _SLOW_INGEST = """
 import os, sys, time
-import batch_training.cleansing.contract as contract
-real = contract.cleanse
-def slow(raw, spec):
+def slow(days, spec):
     print("cleansing", flush=True)
     time.sleep(600)
-contract.cleanse = slow
+    yield from ()
 import batch_training.defs.ingest.cleansed as cleansed
-cleansed.cleanse = slow
+cleansed.cleanse_days = slow
 from batch_training.cli import main
 sys.exit(main(["ingest", "--first-day", "2013-03-01", "--last-day", "2013-03-02"]))
 """

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch_training.spec.model import ColumnContract
-from batch_training.timestamps import day_kind, day_numbers, localize, representable, to_instants
+from batch_training.timestamps import EPOCH, FIRST_DAY, LAST_DAY, day_kind, day_numbers, localize, representable, to_instants
 
 ARROW_TYPES = {
     "integer": pa.int64(),
@@ -51,13 +51,9 @@ class TimeRule:
 @dataclass
 class ParsedColumn:
     values: pa.Array
-    unparseable: pa.Array  # bool, True where a present value could not be read
+    unparseable: pa.Array | None  # bool, True where a present value could not be read; None: none
     repairs: dict[str, pa.Array] = field(default_factory=dict)  # repair name -> bool mask
     overflow: pa.Array | None = None  # bool, True where a number lies beyond what int64 holds
-
-
-def _false(n: int) -> pa.Array:
-    return pa.nulls(n, pa.bool_()).fill_null(False)
 
 
 def _is_textual(t: pa.DataType) -> bool:
@@ -86,7 +82,6 @@ def _mask(array: pa.Array) -> np.ndarray:
 
 
 def _parse_text(raw: pa.Array, contract: ColumnContract, rule: TimeRule) -> ParsedColumn:
-    n = len(raw)
     text = raw.cast(pa.string())
     repairs: dict[str, pa.Array] = {}
     if "whitespace" in contract.effective_repairs:
@@ -97,7 +92,7 @@ def _parse_text(raw: pa.Array, contract: ColumnContract, rule: TimeRule) -> Pars
     text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
     kind = contract.type
     if kind == "string":
-        return ParsedColumn(text, _false(n), repairs)
+        return ParsedColumn(text, None, repairs)
     if kind in ("integer", "float") and "thousands_separator" in contract.effective_repairs \
             and pc.any(pc.match_substring(text, ",")).as_py():
         grouped = pc.fill_null(pc.match_substring_regex(text, _GROUPED), False)
@@ -112,10 +107,18 @@ def _parse_text(raw: pa.Array, contract: ColumnContract, rule: TimeRule) -> Pars
     else:
         values, repairs_dst = _parse_timestamp_text(text, rule)
         repairs.update(repairs_dst)
-    unparseable = pc.and_(pc.is_valid(text), pc.is_null(values))
-    if overflow is not None:
+    unparseable = _unreadable(text, values)
+    if overflow is not None and unparseable is not None:
         unparseable = pc.and_(unparseable, pc.invert(overflow))
     return ParsedColumn(values, unparseable, repairs, overflow)
+
+
+def _unreadable(raw: pa.Array, values: pa.Array) -> pa.Array | None:
+    """Where a present raw value has no typed value; None when every one was read (a missing value
+    stays missing, so equal null counts mean nothing was lost)."""
+    if values.null_count == raw.null_count:
+        return None
+    return pc.and_(pc.is_valid(raw), pc.is_null(values))
 
 
 def _only(values: pa.Array, keep: pa.Array) -> pa.Array:
@@ -183,8 +186,16 @@ def _parse_timestamp_text(text: pa.Array, rule: TimeRule) -> tuple[pa.Array, dic
     return _representable_instants(values), _dst_repairs(naive)
 
 
+_US_PER_DAY = 86_400_000_000
+_FIRST_US = (FIRST_DAY - EPOCH).days * _US_PER_DAY
+_LAST_US = ((LAST_DAY - EPOCH).days + 1) * _US_PER_DAY - 1
+
+
 def _representable_instants(values: pa.Array) -> pa.Array:
-    return _only(values, representable(values.cast(pa.date32())))
+    """Instants whose UTC day lies in years 1..9999; others null."""
+    us = values.cast(pa.int64())
+    ok = pc.and_(pc.greater_equal(us, _FIRST_US), pc.less_equal(us, _LAST_US))
+    return values if pc.all(ok).as_py() is not False else _only(values, ok)
 
 
 def _decimal_to_int(raw: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -200,13 +211,12 @@ def _decimal_to_int(raw: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 
 def _parse_typed(raw: pa.Array, contract: ColumnContract, rule: TimeRule) -> ParsedColumn:
-    n = len(raw)
     kind = contract.type
     if kind == "integer":
         if pa.types.is_decimal(raw.type):
             values, overflow = _decimal_to_int(raw)
-            return ParsedColumn(values, pc.and_(pc.and_(pc.is_valid(raw), pc.is_null(values)), pc.invert(overflow)),
-                                {}, overflow)
+            unread = _unreadable(raw, values)
+            return ParsedColumn(values, None if unread is None else pc.and_(unread, pc.invert(overflow)), {}, overflow)
         elif pa.types.is_floating(raw.type):
             as_float = raw.cast(pa.float64())
             # whole and within int64 (NaN and infinities fail both); anything else would fail the cast
@@ -215,26 +225,26 @@ def _parse_typed(raw: pa.Array, contract: ColumnContract, rule: TimeRule) -> Par
         elif pa.types.is_unsigned_integer(raw.type) and raw.type.bit_width == 64:
             fits = pc.less_equal(raw, pa.scalar(2**63 - 1, raw.type))
             values = _only(raw, fits).cast(pa.int64())
-            return ParsedColumn(values, _false(n), {}, pc.invert(pc.fill_null(fits, True)))
+            return ParsedColumn(values, None, {}, pc.invert(pc.fill_null(fits, True)))
         else:
             values = raw.cast(pa.int64())
-        return ParsedColumn(values, pc.and_(pc.is_valid(raw), pc.is_null(values)), {})
+        return ParsedColumn(values, _unreadable(raw, values), {})
     if kind == "float":
         values = _finite(raw.cast(pa.float64()))
-        return ParsedColumn(values, pc.and_(pc.is_valid(raw), pc.is_null(values)), {})
+        return ParsedColumn(values, _unreadable(raw, values), {})
     if kind == "date":
         days = raw if pa.types.is_date(raw.type) else pa.array(
             day_numbers(raw, day_kind(raw.type, rule.naive), rule.timezone), pa.int32(),
             mask=pc.is_null(raw).to_numpy(zero_copy_only=False)).cast(pa.date32())
         values = _only(days.cast(pa.date32()), representable(days))
-        return ParsedColumn(values, pc.and_(pc.is_valid(raw), pc.is_null(values)), {})
+        return ParsedColumn(values, _unreadable(raw, values), {})
     # timestamp: instants as they are, naive values by the rule, dates at their local midnight
     if pa.types.is_date(raw.type):
         localized = localize(raw.cast(pa.date32()).cast(pa.timestamp("us")), rule.timezone)
     else:
         localized = to_instants(raw, rule.naive, rule.timezone)
     values = _representable_instants(localized.instants)
-    return ParsedColumn(values, pc.and_(pc.is_valid(raw), pc.is_null(values)), _dst_repairs(localized))
+    return ParsedColumn(values, _unreadable(raw, values), _dst_repairs(localized))
 
 
 def parse_column(raw: pa.Array | pa.ChunkedArray, contract: ColumnContract, rule: TimeRule = TimeRule()) -> ParsedColumn:
@@ -244,7 +254,7 @@ def parse_column(raw: pa.Array | pa.ChunkedArray, contract: ColumnContract, rule
     if isinstance(raw.type, pa.BaseExtensionType):
         raw = raw.storage
     if pa.types.is_null(raw.type):
-        return ParsedColumn(pa.nulls(len(raw), ARROW_TYPES[contract.type]), _false(len(raw)), {})
+        return ParsedColumn(pa.nulls(len(raw), ARROW_TYPES[contract.type]), None, {})
     if _is_textual(raw.type):
         return _parse_text(raw, contract, rule)
     if not compatible(raw.type, contract.type):

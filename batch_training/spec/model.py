@@ -102,6 +102,10 @@ class TableSource(_Strict):
     extract_chunk_days: int = Field(
         default=31, ge=1, le=366, description="days read per query in a range run (bounds memory)"
     )
+    cleanse_batch_rows: int = Field(
+        default=500_000, ge=1, le=100_000_000,
+        description="rows of whole days judged in one pass of the contract in a range run (bounds memory); "
+                    "a day with more rows is judged alone")
 
     @field_validator("table")
     @classmethod

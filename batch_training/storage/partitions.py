@@ -54,11 +54,17 @@ class PartitionStore:
         atomic_write_parquet(table, path)
         return path
 
-    def read(self, spec: str, asset: str, day: dt.date | str) -> pa.Table:
+    def read(self, spec: str, asset: str, day: dt.date | str, text_as_dictionary: bool = False) -> pa.Table:
+        """A day's table; with ``text_as_dictionary`` its text columns as Parquet holds them (each
+        distinct value once, and positions), which spares a reader that works per value the hashing."""
         path = self.path(spec, asset, day)
         if not path.exists():
             raise FileNotFoundError(f"{asset} of {spec} for {day} has not been materialized ({path} is missing)")
-        return pq.read_table(path)
+        if not text_as_dictionary:
+            return pq.read_table(path)
+        schema = pq.read_schema(path)
+        text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        return pq.read_table(path, read_dictionary=text)
 
     def exists(self, spec: str, asset: str, day: dt.date | str) -> bool:
         return self.path(spec, asset, day).exists()

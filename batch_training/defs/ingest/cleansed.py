@@ -2,7 +2,9 @@
 
 import dagster as dg
 
-from batch_training.cleansing import checks, cleanse
+from batch_training.arrow_memory import prefer_jemalloc
+from batch_training.cleansing import checks
+from batch_training.cleansing.chunk import cleanse_days
 from batch_training.cleansing.order import canonical_order
 from batch_training.cleansing.preview import quarantine_preview
 from batch_training.defs.boundary import failure_boundary
@@ -41,14 +43,18 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
                               description=f"WARN when exact duplicate rows exceed {quality.duplicate_warn_rate:.1%}."),
         ],
     )
-    def cleanse_days(context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource):
+    def cleanse_range(context: dg.AssetExecutionContext, artifacts: ArtifactStoreResource):
+        prefer_jemalloc()
         store = artifacts.partitions()
         progress = RangeProgress(("quarantine_rate", "duplicates"))
         totals = {"rows_raw": 0, "rows_clean": 0, "rows_quarantined": 0, "rows_repaired": 0}
         try:
             with failure_boundary(context, f"cleansing {table.label}"):
-                for pk in context.partition_keys:
-                    result = cleanse(store.read(name, table.stored("raw"), pk), spec)
+                # text columns as Parquet stores them (each distinct value once); whole days judged in
+                # batches of up to source.cleanse_batch_rows rows, each day's result written as it comes
+                raw_days = ((pk, store.read(name, table.stored("raw"), pk, text_as_dictionary=True))
+                            for pk in context.partition_keys)
+                for pk, result in cleanse_days(raw_days, spec):
                     # sorted by value: the same DWH rows in any order give the same file and data version
                     clean_path = store.write(name, table.stored("cleansed"), pk, canonical_order(result.clean))
                     quarantine_path = store.write(name, table.stored("quarantine"), pk, result.quarantine)
@@ -81,4 +87,4 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
         yield check_result("quarantine_rate", cleansed_key, progress.verdicts["quarantine_rate"])
         yield check_result("duplicates", cleansed_key, progress.verdicts["duplicates"])
 
-    return cleanse_days
+    return cleanse_range

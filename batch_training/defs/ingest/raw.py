@@ -3,6 +3,7 @@ count of every day checked against what was written."""
 
 import dagster as dg
 
+from batch_training.arrow_memory import prefer_jemalloc
 from batch_training.cleansing import checks
 from batch_training.cleansing.drift import SchemaReference, type_name
 from batch_training.defs.boundary import StepRetries, failure_boundary
@@ -43,6 +44,7 @@ def build_raw_asset(table: Table, retries: StepRetries | None = None) -> dg.Asse
         ],
     )
     def raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource, artifacts: ArtifactStoreResource):
+        prefer_jemalloc()
         keys = list(context.partition_keys)
         store = artifacts.partitions()
         stored = table.stored("raw")
