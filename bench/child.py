@@ -1,7 +1,8 @@
 """Work measured in a fresh process, so its peak memory is its own. Prints one JSON line.
 
 ``python -m bench.child scale URL SCALE``: extract every day of ``flights_<SCALE>x`` (chunked, as
-the raw asset does) and cleanse each day as it arrives, discarding outputs.
+the raw asset does) and write it as raw Parquet, then read the raw days back with text as
+dictionaries and cleanse them in batches, as the cleanse step does, discarding its outputs.
 
 ``python -m bench.child core WAREHOUSE_URL DATA_DIR FIRST LAST``: the pipeline's core work without
 Dagster: extract + write raw Parquet + day checks, then read raw + cleanse + write cleansed and
@@ -17,11 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import tempfile
 import time
 
 import pyarrow as pa
 
-from batch_training.cleansing import checks, cleanse
+from batch_training.arrow_memory import prefer_jemalloc
+from batch_training.cleansing import checks
+from batch_training.cleansing.chunk import cleanse_days
+from batch_training.cleansing.order import canonical_order
 from batch_training.cleansing.preview import quarantine_preview
 from batch_training.spec import load_specs
 from batch_training.storage import PartitionStore
@@ -39,41 +44,60 @@ def _arrow_peak() -> int:
 
 
 def scale(url: str, n: int) -> dict:
+    prefer_jemalloc()
     spec = scaled_spec(load_specs()[0], n)
     first, last = spec.source.first_day, last_day(spec.source.first_day, n)
     chunk_of = {}
     for i, (a, b) in enumerate(day_chunks(first, last, spec.source.extract_chunk_days)):
         chunk_of.update({a + dt.timedelta(days=d): i for d in range((b - a).days + 1)})
     chunk_bytes: dict[int, int] = {}
-    t_extract = t_cleanse = 0.0
-    rows = clean = days = 0
+    t_extract = t_write = 0.0
+    rows = clean = 0
     max_day_bytes = 0
-    with open_warehouse(url) as wh:
-        connected_rss = rss_mib()  # the driver's libraries are loaded now: a fixed cost, not data
-        arrow_before = pa.total_allocated_bytes()
-        days_iter = extract_days(wh, spec.source, first, last)
-        while True:
-            start = time.perf_counter()
-            item = next(days_iter, None)
-            t_extract += time.perf_counter() - start
-            if item is None:
-                break
-            day, table = item
-            start = time.perf_counter()
-            clean += cleanse(table, spec).rows_clean
-            t_cleanse += time.perf_counter() - start
-            rows, days = rows + table.num_rows, days + 1
-            chunk_bytes[chunk_of[day]] = chunk_bytes.get(chunk_of[day], 0) + table.nbytes
-            max_day_bytes = max(max_day_bytes, table.nbytes)
-    return {"scale": n, "table": spec.source.table, "days": days, "rows": rows, "rows_clean": clean,
-            "extract_s": t_extract, "cleanse_s": t_cleanse,
+    keys = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = PartitionStore(tmp)
+        with open_warehouse(url) as wh:
+            connected_rss = rss_mib()  # the driver's libraries are loaded now: a fixed cost, not data
+            arrow_before = pa.total_allocated_bytes()
+            days_iter = extract_days(wh, spec.source, first, last)
+            while True:
+                start = time.perf_counter()
+                item = next(days_iter, None)
+                t_extract += time.perf_counter() - start
+                if item is None:
+                    break
+                day, table = item
+                start = time.perf_counter()
+                store.write(spec.name, "raw", day, table)
+                t_write += time.perf_counter() - start
+                rows += table.num_rows
+                keys.append(day)
+                chunk_bytes[chunk_of[day]] = chunk_bytes.get(chunk_of[day], 0) + table.nbytes
+                max_day_bytes = max(max_day_bytes, table.nbytes)
+        timer = {"read": 0.0}
+
+        def raw_days():
+            for day in keys:
+                start = time.perf_counter()
+                table = store.read(spec.name, "raw", day, text_as_dictionary=True)
+                timer["read"] += time.perf_counter() - start
+                yield day, table
+
+        start = time.perf_counter()
+        for _, result in cleanse_days(raw_days(), spec):
+            clean += result.rows_clean
+        t_cleanse = time.perf_counter() - start - timer["read"]
+    return {"scale": n, "table": spec.source.table, "days": len(keys), "rows": rows, "rows_clean": clean,
+            "extract_s": t_extract, "write_raw_s": t_write, "read_raw_s": timer["read"], "cleanse_s": t_cleanse,
             "baseline_rss_mib": _BASELINE_RSS, "connected_rss_mib": connected_rss,
             "peak_rss_mib": peak_rss_mib(), "arrow_allocated_before_bytes": arrow_before, "arrow_peak_bytes": _arrow_peak(),
             "largest_day_bytes": max_day_bytes, "largest_chunk_bytes": max(chunk_bytes.values()),
-            "table_bytes": sum(chunk_bytes.values())}
+            "table_bytes": sum(chunk_bytes.values()), "batch_rows": spec.source.cleanse_batch_rows}
 
 
 def core(url: str, data_dir: str, first: str, last: str) -> dict:
+    prefer_jemalloc()
     spec = load_specs()[0]
     store = PartitionStore(data_dir)
     t = {"extract": 0.0, "write_raw": 0.0, "read_raw": 0.0, "cleanse": 0.0, "write_cleansed": 0.0, "checks": 0.0}
@@ -95,21 +119,30 @@ def core(url: str, data_dir: str, first: str, last: str) -> dict:
             checks.schema_drift(table.schema, spec), checks.empty_day(table.num_rows, spec)
             t["checks"] += time.perf_counter() - start
             keys.append(day)
-    for day in keys:
+    def raw_days():
+        for day in keys:
+            start = time.perf_counter()
+            raw = store.read(spec.name, "raw", day, text_as_dictionary=True)
+            t["read_raw"] += time.perf_counter() - start
+            yield day, raw
+
+    judged = cleanse_days(raw_days(), spec)
+    while True:
         start = time.perf_counter()
-        raw = store.read(spec.name, "raw", day)
-        t["read_raw"] += time.perf_counter() - start
+        item = next(judged, None)
+        t["cleanse"] += time.perf_counter() - start  # (less the reads, subtracted below)
+        if item is None:
+            break
+        day, result = item
         start = time.perf_counter()
-        result = cleanse(raw, spec)
-        t["cleanse"] += time.perf_counter() - start
-        start = time.perf_counter()
-        store.write(spec.name, "cleansed", day, result.clean)
+        store.write(spec.name, "cleansed", day, canonical_order(result.clean))
         store.write(spec.name, "quarantine", day, result.quarantine)
         t["write_cleansed"] += time.perf_counter() - start
         start = time.perf_counter()
         quarantine_preview(result.quarantine)
         checks.quarantine_rate(result, spec.quality), checks.duplicates(result, spec.quality)
         t["checks"] += time.perf_counter() - start
+    t["cleanse"] -= t["read_raw"]
     return {"days": len(keys), "total_s": time.perf_counter() - start_all, "parts_s": t,
             "peak_rss_mib": peak_rss_mib(), "baseline_rss_mib": _BASELINE_RSS}
 

@@ -25,13 +25,16 @@ def print_extraction(ex: dict) -> None:
 
 
 def print_cleansing(cl: dict) -> None:
-    print(f"\nCleansing (flagship contract), {_v(cl['rows'])} rows, {_v(cl['days'])} days")
-    for label, key in (("whole year, one call", "whole_year"), ("per day, one call a day", "per_day")):
+    print(f"\nCleansing (flagship contract), {_v(cl['rows'])} rows, {_v(cl['days'])} days; Arrow pool {cl['arrow_pool']}")
+    for label, key in (("as the pipeline runs it", "pipeline"), ("whole year, one plain table", "whole_year"),
+                       ("one call a day (before)", "per_day")):
         part = cl[key]
-        print(f"  {label:<26} best of {len(part['all'])} {_v(part['best']):>7.3f} s  {_v(part['rows_per_s']):>12,.0f} rows/s  "
-              f"({_v(part['rows_per_s']) / 2e6:.2f} x the 2M rows/s target)")
-    print(f"  per-day call: {_v(cl['per_day']['ms_per_call']):.2f} ms")
-    for label, key in (("whole year", "whole_year"), ("per day", "per_day")):
+        print(f"  {label:<28} best {_v(part['best']):>7.3f} s, median {_v(part['median']):>7.3f} s of {len(part['all'])}: "
+              f"{_v(part['rows_per_s']):>11,.0f} rows/s (median {_v(part['rows_per_s_median']):>11,.0f}; "
+              f"{_v(part['rows_per_s']) / 2e6:.2f} x the 2M target), {part['calls']} call(s), "
+              f"{_v(part['ms_per_call']):.2f} ms a call")
+    print(f"  one call a day / the pipeline's batches: {_v(cl['per_day_vs_pipeline']):.1f} x the time")
+    for label, key in (("pipeline", "pipeline"), ("per day", "per_day")):
         prof, kern = cl[f"profile_{key}"], cl[f"kernels_{key}"]
         steps = ", ".join(f"{r['function']} {r['cumtime_s']:.2f}" for r in prof["contract_steps"])
         print(f"  {label}: cProfile {prof['profiled_total_s']:.2f} s; contract steps (cumulative s): {steps}")
@@ -63,7 +66,8 @@ def print_backfill(bf: dict) -> None:
 
 
 def print_scaling(sc: dict) -> None:
-    print("\nScaling (fresh process per scale; extract every day chunked, cleanse each day)")
+    print("\nScaling (fresh process per scale; extract every day chunked and write it raw, then cleanse the raw "
+          "days in batches as the cleanse step does)")
     print(f"  {'scale':<6} {'rows':>9} {'extract s':>10} {'x1x':>6} {'cleanse s':>10} {'x1x':>6} "
           f"{'peak RSS':>9} {'above base':>11} {'x1x':>6} {'arrow peak':>11} {'chunk':>8} {'table':>8}")
     for scale, r in sc.items():
@@ -93,8 +97,8 @@ def targets(results: dict) -> list[dict]:
     add("extraction read_between / raw COPY", None if not ex else _v(ex["methods"]["ours_read_between"]["ratio_to_raw_copy"]),
         "x", 1.5, "<=", "one query over the range")
     cl = results.get("cleansing")
-    add("cleansing per day (pipeline)", None if not cl else _v(cl["per_day"]["rows_per_s"]), "rows/s", 2e6, ">=")
-    add("cleansing whole year, one call", None if not cl else _v(cl["whole_year"]["rows_per_s"]), "rows/s", 2e6, ">=")
+    add("cleansing as the pipeline runs it", None if not cl else _v(cl["pipeline"]["rows_per_s"]), "rows/s", 2e6, ">=")
+    add("cleansing, median round", None if not cl else _v(cl["pipeline"]["rows_per_s_median"]), "rows/s", 2e6, ">=")
     bf = results.get("backfill")
     add("full-year backfill wall", None if not bf else _v(bf["ingest_wall"]), "s", 60, "<=", "single run, checks included")
     if bf and not bf["ingest_wall"]["succeeded"]:

@@ -1,9 +1,10 @@
 """Growth of extraction and cleansing time and peak memory with 1×, 3×, 10× the rows.
 
 Each scale runs in a fresh process (``bench.child scale``) against ``flights_<n>x`` in PostgreSQL:
-every day extracted in chunks as the raw asset does, each day cleansed as it arrives.
-Linear growth: time per row at n× within 25 % of 1×'s. Bounded memory: the peak RSS above the
-process's baseline (after imports) at 10× within 1.5× of 1×'s, i.e. set by a chunk, not the table.
+every day extracted in chunks and written raw as the raw asset does, then the raw days read back and
+cleansed in batches of ``source.cleanse_batch_rows`` as the cleanse step does. Linear growth: time
+per row at n× within 25 % of 1×'s. Bounded memory: the peak RSS above the process's baseline (after
+imports) at 10× within 1.5× of 1×'s, i.e. set by a chunk and a batch, not the table.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from batch_training.cleansing.duplicates import duplicate_mask
 from batch_training.cleansing.parse import ARROW_TYPES, TimeRule
-from batch_training.cleansing.rules import ValueMemo, judge_column
+from batch_training.cleansing.rules import ColumnVerdict, ValueMemo, judge_column
 from batch_training.spec.model import TableSpec
 
 ROW_NUMBER = "row_number"
@@ -60,7 +60,7 @@ def quarantine_schema(raw_columns: list[str]) -> pa.Schema:
 class _Verdicts:
     """The contract's judgement of every row of a table: typed columns, rule violations, repairs."""
 
-    typed: dict[str, pa.Array]
+    typed: dict[str, ColumnVerdict | pa.Array]  # a missing column: its nulls
     violations: list[tuple[str, np.ndarray]]
     repairs: list[tuple[str, np.ndarray]]
     bad: np.ndarray
@@ -70,7 +70,7 @@ def _judge(raw: pa.Table, spec: TableSpec, day_ids: np.ndarray | None, memo: Val
     n = raw.num_rows
     violations: list[tuple[str, np.ndarray]] = []
     repairs: list[tuple[str, np.ndarray]] = []
-    typed: dict[str, pa.Array] = {}
+    typed: dict[str, ColumnVerdict | pa.Array] = {}  # a missing column: its nulls
     rule = TimeRule(spec.source.timezone, spec.source.naive_timestamps)
     for name, contract in spec.columns.items():
         if name not in raw.column_names:
@@ -78,7 +78,7 @@ def _judge(raw: pa.Table, spec: TableSpec, day_ids: np.ndarray | None, memo: Val
             typed[name] = pa.nulls(n, ARROW_TYPES[contract.type])
             continue
         verdict = judge_column(raw.column(name), name, contract, rule, memo)
-        typed[name] = verdict.values
+        typed[name] = verdict
         violations += verdict.violations
         repairs += verdict.repairs
     # duplicates are within a day: rows of two days are never copies of each other
@@ -107,7 +107,9 @@ def split_results(raw: pa.Table, spec: TableSpec, day_rows: list[int], memo: Val
     day_ids = None if len(day_rows) == 1 else np.repeat(np.arange(len(day_rows), dtype=np.int32), day_rows)
     v = _judge(raw, spec, day_ids, memo)
     good = ~v.bad
-    clean = pa.table(v.typed, schema=clean_schema(spec)).filter(pa.array(good))
+    kept = np.flatnonzero(good)
+    clean = pa.table([t.pick(kept) if isinstance(t, ColumnVerdict) else t.take(pa.array(kept)) for t in v.typed.values()],
+                     schema=clean_schema(spec))
     clean_starts = np.concatenate([[0], np.cumsum(good)])[starts]  # each day's first clean row
     repaired = np.zeros(n, dtype=bool)
     repair_hits = []

@@ -21,9 +21,20 @@ DISTINCT_MIN_ROWS = 256
 
 @dataclass
 class ColumnVerdict:
-    values: pa.Array                          # the contract's type; null where unreadable or missing
+    """Typed values are either ``values`` or, for a column judged by its distinct values, each row's
+    ``rows`` position among the typed ``entries`` (taken only for the rows kept, see ``pick``)."""
+
+    values: pa.Array | None                   # the contract's type; null where unreadable or missing
     violations: list[tuple[str, np.ndarray]]  # "column:rule" -> rows breaking it (only rules some row breaks)
     repairs: list[tuple[str, np.ndarray]]     # "column:repair" -> rows repaired so
+    entries: pa.Array | None = None
+    rows: np.ndarray | None = None
+
+    def pick(self, kept: np.ndarray) -> pa.Array:
+        """The typed values of the rows ``kept`` (indices), in that order."""
+        if self.values is not None:
+            return self.values.take(pa.array(kept))
+        return self.entries.take(pa.array(self.rows[kept]))
 
 
 def _bounds(contract: ColumnContract) -> tuple[int | float, int | float]:
@@ -167,5 +178,5 @@ def judge_column(raw: pa.Array | pa.ChunkedArray, name: str, contract: ColumnCon
     else:
         at, per_value = memo.positions(name, entries, judge)
     rows = at[positions]
-    return ColumnVerdict(per_value.values.take(pa.array(rows)), [(c, m[rows]) for c, m in per_value.violations],
-                         [(c, m[rows]) for c, m in per_value.repairs])
+    return ColumnVerdict(None, [(c, m[rows]) for c, m in per_value.violations],
+                         [(c, m[rows]) for c, m in per_value.repairs], per_value.values, rows)
