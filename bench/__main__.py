@@ -4,7 +4,7 @@ serving benchmarks (bench.serving), each printed as it goes; all figures end up 
 import json
 import sys
 
-from bench import ingest, serving, train
+from bench import ingest, report, serving, train
 
 
 def main() -> int:
@@ -16,6 +16,8 @@ def main() -> int:
     results = json.loads(ingest.RESULTS.read_text()) if ingest.RESULTS.exists() else {}
     results["training"] = training
     results["serving"] = served
+    results["targets"] = report.targets(results)
+    report.print_targets(results["targets"])
     ingest.RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return status
 

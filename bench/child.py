@@ -5,7 +5,7 @@ the raw asset does) and write it as raw Parquet, then read the raw days back wit
 dictionaries and cleanse them in batches, as the cleanse step does, discarding its outputs.
 
 ``python -m bench.child core WAREHOUSE_URL DATA_DIR FIRST LAST``: the pipeline's core work without
-Dagster: extract + write raw Parquet + day checks, then read raw + cleanse + write cleansed and
+Dagster, for each table of the flagship (flights, weather): extract + write raw Parquet + day checks, then read raw + cleanse + write cleansed and
 quarantine + preview + checks, exactly the calls the two assets make.
 
 ``python -m bench.child runstats`` (with DAGSTER_HOME set): the latest run's own timeline, how long
@@ -97,11 +97,22 @@ def scale(url: str, n: int) -> dict:
 
 
 def core(url: str, data_dir: str, first: str, last: str) -> dict:
+    """Every table of the flagship (flights and the weather it joins), as the ingest job runs them."""
     prefer_jemalloc()
     spec = load_specs()[0]
     store = PartitionStore(data_dir)
     t = {"extract": 0.0, "write_raw": 0.0, "read_raw": 0.0, "cleanse": 0.0, "write_cleansed": 0.0, "checks": 0.0}
     start_all = time.perf_counter()
+    tables = [("", spec)] + [(f"{name}/", join.as_table(spec.source)) for name, join in spec.joins.items()]
+    days = 0
+    for prefix, table_spec in tables:
+        days += _core_table(url, store, spec.name, prefix, table_spec, first, last, t)
+    t["cleanse"] -= t["read_raw"]
+    return {"days": days, "tables": len(tables), "total_s": time.perf_counter() - start_all, "parts_s": t,
+            "peak_rss_mib": peak_rss_mib(), "baseline_rss_mib": _BASELINE_RSS}
+
+
+def _core_table(url, store, name, prefix, spec, first, last, t) -> int:
     keys = []
     with open_warehouse(url, read_only=True) as wh:
         days_iter = extract_days(wh, spec.source, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
@@ -113,16 +124,17 @@ def core(url: str, data_dir: str, first: str, last: str) -> dict:
                 break
             day, table = item
             start = time.perf_counter()
-            store.write(spec.name, "raw", day, table)
+            store.write(name, f"{prefix}raw", day, table)
             t["write_raw"] += time.perf_counter() - start
             start = time.perf_counter()
             checks.schema_drift(table.schema, spec), checks.empty_day(table.num_rows, spec)
             t["checks"] += time.perf_counter() - start
             keys.append(day)
+
     def raw_days():
         for day in keys:
             start = time.perf_counter()
-            raw = store.read(spec.name, "raw", day, text_as_dictionary=True)
+            raw = store.read(name, f"{prefix}raw", day, text_as_dictionary=True)
             t["read_raw"] += time.perf_counter() - start
             yield day, raw
 
@@ -130,43 +142,44 @@ def core(url: str, data_dir: str, first: str, last: str) -> dict:
     while True:
         start = time.perf_counter()
         item = next(judged, None)
-        t["cleanse"] += time.perf_counter() - start  # (less the reads, subtracted below)
+        t["cleanse"] += time.perf_counter() - start  # (less the reads, subtracted by the caller)
         if item is None:
             break
         day, result = item
         start = time.perf_counter()
-        store.write(spec.name, "cleansed", day, canonical_order(result.clean))
-        store.write(spec.name, "quarantine", day, result.quarantine)
+        store.write(name, f"{prefix}cleansed", day, canonical_order(result.clean))
+        store.write(name, f"{prefix}quarantine", day, result.quarantine)
         t["write_cleansed"] += time.perf_counter() - start
         start = time.perf_counter()
         quarantine_preview(result.quarantine)
         checks.quarantine_rate(result, spec.quality), checks.duplicates(result, spec.quality)
         t["checks"] += time.perf_counter() - start
-    t["cleanse"] -= t["read_raw"]
-    return {"days": len(keys), "total_s": time.perf_counter() - start_all, "parts_s": t,
-            "peak_rss_mib": peak_rss_mib(), "baseline_rss_mib": _BASELINE_RSS}
+    return len(keys)
 
 
-def runstats() -> dict:
+def runstats(index: int = 0) -> dict:
+    """The timeline of the latest run (``index`` 1: the one before it, ...), its steps' durations."""
     from collections import Counter
 
     import dagster as dg
 
     instance = dg.DagsterInstance.get()
-    record = instance.get_run_records(limit=1)[0]
+    record = instance.get_run_records(limit=index + 1)[index]
     run_id = record.dagster_run.run_id
     stats = instance.get_run_stats(run_id)
     created = record.create_timestamp.timestamp()
     events = Counter(e.dagster_event.event_type_value if e.dagster_event else "log" for e in instance.all_logs(run_id))
     return {"run_id": run_id, "status": record.dagster_run.status.value,
             "create_to_start_s": stats.start_time - created, "execution_s": stats.end_time - stats.start_time,
-            "events": sum(events.values()), "events_by_type": dict(events.most_common())}
+            "events": sum(events.values()), "events_by_type": dict(events.most_common()),
+            "steps_s": {st.step_key: round(st.end_time - st.start_time, 3)
+                        for st in instance.get_run_step_stats(run_id) if st.end_time and st.start_time}}
 
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "runstats":
-        out = runstats()
+        out = runstats(int(args[0]) if args else 0)
     else:
         out = scale(args[0], int(args[1])) if command == "scale" else core(*args)
     print(json.dumps(out))

@@ -11,6 +11,7 @@ query through ADBC with its bounds as SQL literals instead of bound parameters, 
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 from collections.abc import Callable
 
 import pandas as pd
@@ -86,7 +87,8 @@ METHODS: dict[str, Callable[..., int]] = {
 
 
 def compare(url: str, spec: TrainingSpec, first: dt.date, last: dt.date, rounds: int) -> dict:
-    """Best-of-``rounds`` seconds of each method, interleaved; rows each returned; ratios to COPY."""
+    """Seconds of each method over ``rounds`` interleaved rounds: the best, the median, and the ratio
+    to the raw COPY (best to best, and the median and worst of the rounds' own ratios, so noise shows)."""
     times: dict[str, list[float]] = {name: [] for name in METHODS}
     rows: dict[str, int] = {}
     for r in range(rounds):
@@ -98,6 +100,9 @@ def compare(url: str, spec: TrainingSpec, first: dt.date, last: dt.date, rounds:
             say(f"extraction round {r + 1}/{rounds}: {name} {seconds:.2f} s ({rows[name]} rows)")
     best = {name: min(ts) for name, ts in times.items()}
     copy = best["raw_binary_copy"]
+    copies = times["raw_binary_copy"]
+    # each round's ratio to that round's COPY (interleaved, so both saw the same server state)
+    paired = {name: [t / c for t, c in zip(ts, copies)] for name, ts in times.items()}
     split_s, split_rows = min(_split_only(url, spec, first, last) for _ in range(rounds))
     return {
         "table": spec.source.table, "first_day": first.isoformat(), "last_day": last.isoformat(),
@@ -108,6 +113,10 @@ def compare(url: str, spec: TrainingSpec, first: dt.date, last: dt.date, rounds:
         "methods": {name: {"best": figure(best[name], "s"), "all": [round(t, 4) for t in times[name]],
                            "rows": figure(rows[name], "rows"),
                            "rows_per_s": figure(rows[name] / best[name], "rows/s"),
-                           "ratio_to_raw_copy": figure(ratio(best[name], copy), "x")}
+                           "ratio_to_raw_copy": figure(ratio(best[name], copy), "x"),
+                           "median": figure(statistics.median(times[name]), "s"),
+                           "median_ratio_to_raw_copy": figure(statistics.median(paired[name]), "x",
+                                                              note="median over rounds of each round's ratio"),
+                           "worst_ratio_to_raw_copy": figure(max(paired[name]), "x")}
                     for name in METHODS},
     }

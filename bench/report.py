@@ -15,10 +15,12 @@ def print_extraction(ex: dict) -> None:
     slow = [f"{name} best of {n}" for name, n in ex["rounds_of"].items() if n != ex["rounds"]]
     if slow:
         print(f"  ({', '.join(slow)}, to keep the benchmark short)")
-    print(f"  {'method':<26} {'best s':>8} {'rows':>10} {'rows/s':>12} {'x raw COPY':>11}")
+    print(f"  {'method':<26} {'best s':>8} {'median s':>9} {'rows':>10} {'rows/s':>12} {'x COPY best':>12} "
+          f"{'median':>7} {'worst':>6}")
     for name, m in ex["methods"].items():
-        print(f"  {name:<26} {_v(m['best']):>8.3f} {_v(m['rows']):>10} {_v(m['rows_per_s']):>12,.0f} "
-              f"{_v(m['ratio_to_raw_copy']):>11.2f}")
+        print(f"  {name:<26} {_v(m['best']):>8.3f} {_v(m['median']):>9.3f} {_v(m['rows']):>10} {_v(m['rows_per_s']):>12,.0f} "
+              f"{_v(m['ratio_to_raw_copy']):>12.2f} {_v(m['median_ratio_to_raw_copy']):>7.2f} "
+              f"{_v(m['worst_ratio_to_raw_copy']):>6.2f}")
     split = ex["diag_split_by_day_whole_range"]
     print(f"  {'diag_split_by_day':<26} {_v(split):>8.3f} {split['rows']:>10} {'':>12} {split['ratio_to_raw_copy']:>11.2f}"
           "  (split of the whole range alone)")
@@ -46,12 +48,12 @@ def print_cleansing(cl: dict) -> None:
             f"{r['function']} ({r['where']}) {r['tottime_s']:.2f}" for r in prof["top_self_time"][:5]))
 
 
-def print_backfill(bf: dict) -> None:
+def print_backfill(bf: dict, label: str = "on the embedded default (DuckDB DWH, SQLite instance)") -> None:
     ingest = bf["ingest_wall"]
-    print("\nFull-year single-run backfill on the embedded default (DuckDB, SQLite instance), as subprocesses")
+    print(f"\nFull-year single-run backfill {label}, as subprocesses; event settings: {bf.get('event_settings')}")
     print(f"  batch-training seed                 {_v(bf['seed_wall']):>7.2f} s")
     print(f"  batch-training ingest (2013, 1 run) {_v(ingest):>7.2f} s  "
-          f"{'succeeded' if ingest['succeeded'] else 'FAILED'}  ({_v(ingest) / 60:.2f} x the 60 s target)")
+          f"{'succeeded' if ingest['succeeded'] else 'FAILED'}  ({_v(bf['ingest_over_core']):.2f} x the core work)")
     core = bf["core_without_dagster"]
     print(f"  core work without Dagster           {_v(core):>7.2f} s  ({_v(bf['core_share_of_ingest']):.1%} of the ingest)")
     print("    " + ", ".join(f"{k} {v:.2f} s" for k, v in core["parts_s"].items()))
@@ -63,6 +65,18 @@ def print_backfill(bf: dict) -> None:
           f"{_v(tl['executing_the_run']):.2f} s; {_v(tl['events'])} events written ({kinds}, ...)")
     for line in bf["ingest_output"]:
         print(f"  | {line}")
+
+
+def print_increment(inc: dict) -> None:
+    print(f"\nDaily increment on the embedded default: ingest {inc['new_day']}, then train, evaluate, bundle and "
+          f"promote as of {inc['as_of']} (subprocesses, start-up included)")
+    for part in ("ingest", "train"):
+        run = inc[part]["run"]
+        print(f"  {part:<6} {_v(inc[part]['wall']):>7.2f} s wall; run executing {run.get('execution_s', float('nan')):.2f} s, "
+              f"created in {run.get('create_to_start_s', float('nan')):.2f} s")
+        for step, seconds in sorted((run.get("steps_s") or {}).items(), key=lambda kv: -kv[1]):
+            print(f"           {seconds:>7.2f} s  {step}")
+    print(f"  total  {_v(inc['total']):>7.2f} s  (target <= 90 s); {'promoted' if inc['promoted'] else 'NOT promoted'}")
 
 
 def print_scaling(sc: dict) -> None:
@@ -92,17 +106,29 @@ def targets(results: dict) -> list[dict]:
                      "note": note})
 
     ex = results.get("extraction")
-    add("extraction extract_days / raw COPY", None if not ex else _v(ex["methods"]["ours_extract_days"]["ratio_to_raw_copy"]),
-        "x", 1.5, "<=")
-    add("extraction read_between / raw COPY", None if not ex else _v(ex["methods"]["ours_read_between"]["ratio_to_raw_copy"]),
-        "x", 1.5, "<=", "one query over the range")
+    for method, note in (("ours_extract_days", "as the raw asset extracts"), ("ours_read_between", "one query over the range")):
+        m = (ex or {}).get("methods", {}).get(method)
+        add(f"extraction {method[5:]} / raw COPY", None if not m else _v(m["ratio_to_raw_copy"]), "x", 1.2, "<=",
+            f"best round; {note}")
+        add(f"extraction {method[5:]} / COPY, median", None if not m else _v(m["median_ratio_to_raw_copy"]), "x", 1.2,
+            "<=", "median of the rounds' ratios")
     cl = results.get("cleansing")
     add("cleansing as the pipeline runs it", None if not cl else _v(cl["pipeline"]["rows_per_s"]), "rows/s", 2e6, ">=")
     add("cleansing, median round", None if not cl else _v(cl["pipeline"]["rows_per_s_median"]), "rows/s", 2e6, ">=")
-    bf = results.get("backfill")
-    add("full-year backfill wall", None if not bf else _v(bf["ingest_wall"]), "s", 60, "<=", "single run, checks included")
-    if bf and not bf["ingest_wall"]["succeeded"]:
-        rows[-1].update(met=False, note="the run FAILED")
+    for key, label, target in (("backfill", "embedded default", 20), ("backfill_postgres", "PostgreSQL stack", 10)):
+        bf = results.get(key)
+        add(f"full-year backfill, {label}", None if not bf else _v(bf["ingest_wall"]), "s", target, "<=",
+            "one run of both tables, checks and start-up included" if not bf else
+            f"{_v(bf['ingest_over_core']):.2f}x the core work alone")
+        if bf and not bf["ingest_wall"]["succeeded"]:
+            rows[-1].update(met=False, note="the run FAILED")
+    inc = results.get("daily_increment")
+    add("daily increment end to end", None if not inc else _v(inc["total"]), "s", 90, "<=",
+        "ingest one day, then train, evaluate, bundle, promote")
+    sv = results.get("serving") or {}
+    for name, key, target in (("serving single row p99", "single", 5), ("serving 1000-row batch p99", "batch_1000", 20)):
+        value = (sv.get(key) or {}).get("p99_ms")
+        add(name, value, "ms", target, "<=", "HTTP on loopback, median of rounds")
     sc = results.get("scaling")
     for scale in ("3x", "10x"):
         for key in ("extract", "cleanse"):

@@ -13,13 +13,13 @@ import base64
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from batch_training.storage.files import write_bytes_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -211,19 +211,6 @@ def _jsonable(value: object) -> object:
     return str(value)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(directory: Path, report: dict, pngs: dict[str, bytes]) -> dict[str, Path]:
     """Write ``report.json`` (strict JSON: NaN/inf become null), each PNG as ``<name>.png`` and
     ``report.md`` linking them by file name, each atomically. Returns the paths keyed by file name
@@ -236,10 +223,10 @@ def write_report(directory: Path, report: dict, pngs: dict[str, bytes]) -> dict[
         file_name = name if name.endswith(".png") else f"{name}.png"
         if Path(file_name).name != file_name or file_name.startswith("."):
             raise ValueError(f"image name {name!r} is not a plain file name")
-        _atomic_write(directory / file_name, png)
+        write_bytes_atomic(directory / file_name, png)
         paths[file_name], images[name] = directory / file_name, file_name
     paths["report.json"] = directory / "report.json"
-    _atomic_write(paths["report.json"], json.dumps(_jsonable(report), indent=2, allow_nan=False).encode("utf-8"))
+    write_bytes_atomic(paths["report.json"], json.dumps(_jsonable(report), indent=2, allow_nan=False).encode("utf-8"))
     paths["report.md"] = directory / "report.md"
-    _atomic_write(paths["report.md"], render_markdown(report, images).encode("utf-8"))
+    write_bytes_atomic(paths["report.md"], render_markdown(report, images).encode("utf-8"))
     return paths

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from batch_training.ops import health, procs, stack_postgres
 from batch_training.ops.stack_postgres import StackError
+from batch_training.settings import DAGSTER_EVENT_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCATION = "batch_training"
@@ -138,7 +139,7 @@ def _connections_again(where: Layout, state: dict) -> dict[str, str]:
 
 
 def _environment(where: Layout, connections: dict[str, str], ui_url: str, extra: dict[str, str] | None) -> dict:
-    env = {**os.environ, **connections, "BATCH_TRAINING_ENV": "production", "BATCH_TRAINING_HOME": str(where.home),
+    env = {**DAGSTER_EVENT_ENV, **os.environ, **connections, "BATCH_TRAINING_ENV": "production", "BATCH_TRAINING_HOME": str(where.home),
            "DAGSTER_HOME": str(where.dagster_home), "BATCH_TRAINING_UI_URL": ui_url}
     return {**env, **(extra or {})}
 

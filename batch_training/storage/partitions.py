@@ -7,35 +7,18 @@ over the final name: a reader (or a crash) sees the old file or the new one, nev
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from batch_training.storage.files import atomic_file
+
 
 def atomic_write_parquet(table: pa.Table, path: Path) -> int:
-    """Write ``table`` to ``path`` atomically; return the file's size in bytes. Temp files of this
-    path left by a killed writer (``kill -9`` skips every ``finally``) are swept first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Write ``table`` to ``path`` atomically (see ``storage.files``); return the file's size in bytes."""
+    with atomic_file(path) as fh:
+        pq.write_table(table, fh, compression="zstd")
     return path.stat().st_size
 
 

@@ -10,9 +10,8 @@ JSON reader can read those sections; key order is kept (it may carry meaning, e.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from batch_training.storage.files import sha256_file, write_bytes_atomic
 
 from .model import ModelConfig, model_for
 
@@ -41,12 +42,7 @@ class Checkpoint:
     metadata: dict = field(default_factory=dict)  # e.g. best epoch, metrics, library versions
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+file_sha256 = sha256_file  # the checkpoint's digest, as lineage and the bundle record it
 
 
 def save_checkpoint(path: Path, ckpt: Checkpoint) -> str:
@@ -66,21 +62,11 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> str:
         value = getattr(ckpt, section)
         payload[section] = _to_json(value.to_dict() if section == "model_config" else value, section)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        # os.open with 0o666 honours the umask (mkstemp would leave the checkpoint 0600).
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        sha256 = file_sha256(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return sha256
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    write_bytes_atomic(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_checkpoint(path: Path, sha256: str | None = None) -> Checkpoint:
@@ -127,17 +113,3 @@ def _numpy_default(value: Any) -> Any:
     if isinstance(value, (np.generic, np.ndarray)):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not every platform or filesystem allows opening a folder.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -1,0 +1,74 @@
+"""The embedded default's event log: Dagster's consolidated SQLite storage, writing a batch of events
+in one transaction.
+
+A range run materializes every day of an asset as one event; Dagster hands such events to the
+storage as a batch when ``DAGSTER_EVENT_BATCH_SIZE`` is set, but the SQLite storages store a batch
+one event at a time: per event a new SQLAlchemy engine, four connections and four commits, each
+commit an fsync of the WAL (~6.6 ms per event on 2 cores; a year of three assets is 1,100 events).
+This subclass keeps one engine, remembers which tables exist, and stores a batch inside one
+transaction on one connection, so a batch costs one commit. Every event is still written by
+Dagster's own ``store_event``, row for row as before; only the transaction around them changes.
+
+It relies on one internal of ``ConsolidatedSqliteEventLogStorage`` (its ``_connect`` context
+manager, which every run and index connection goes through); ``test_event_log.py`` pins that,
+so an upgrade that changes it fails loudly rather than silently losing the batching.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS
+from sqlalchemy.pool import NullPool
+
+class BatchingSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
+    """``ConsolidatedSqliteEventLogStorage`` with one engine and one transaction per event batch."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        self._held = threading.local()
+        self._tables: dict[str, bool] = {}
+        self._engine: sa.engine.Engine | None = None
+        super().__init__(base_dir, inst_data=inst_data)
+
+    def _shared_engine(self) -> sa.engine.Engine:
+        if self._engine is None:
+            self._engine = sa.create_engine(self._conn_string, poolclass=NullPool,
+                                            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        return self._engine
+
+    @contextmanager
+    def _connect(self) -> Iterator[sa.engine.Connection]:
+        held = getattr(self._held, "conn", None)
+        if held is not None:  # inside a batch: join its transaction
+            yield held
+            return
+        with self._shared_engine().connect() as conn, conn.begin():
+            yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        # asked on every asset event; a table, once there, stays (only its absence is asked again)
+        if not self._tables.get(table_name):
+            self._tables[table_name] = super().has_table(table_name)
+        return self._tables[table_name]
+
+    def store_event_batch(self, events: Sequence) -> None:
+        if getattr(self._held, "conn", None) is not None:
+            for event in events:
+                self.store_event(event)
+            return
+        with self._shared_engine().connect() as conn, conn.begin():
+            self._held.conn = conn
+            try:
+                for event in events:
+                    self.store_event(event)
+            finally:
+                self._held.conn = None
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+        super().dispose()
