@@ -25,7 +25,7 @@ import numpy as np
 
 from batch_training.features import window_for
 from batch_training.features.columns import request_rows
-from batch_training.features.dataset import LoadedDataset, build_training_data, describe
+from batch_training.features.dataset import JoinedDays, LoadedDataset, build_training_data, describe
 from batch_training.images import make_builder
 from batch_training.images.smoke import wait_ready
 from batch_training.modeling import fit_candidate
@@ -69,9 +69,11 @@ def _median(rounds: list[dict], kind: str) -> dict:
 def _bundle(workdir: Path) -> tuple[Path, list[dict]]:
     spec = load_specs()[0]
     spec = spec.model_copy(update={"model": spec.model.model_copy(update={"epochs": 2})})
-    days = cleansed_days(spec)
+    days, joined = cleansed_days(spec)
     window = window_for(dt.date(2014, 1, 1), spec.split, spec.source.first_day)
-    built = build_training_data(spec, window, read_day=days.__getitem__, day_fingerprint=lambda d: d.isoformat())
+    empty = {name: next(iter(d.values())).schema.empty_table() for name, d in joined.items()}
+    built = build_training_data(spec, window, read_day=days.__getitem__, day_fingerprint=lambda d: d.isoformat(),
+                                joined_days=JoinedDays(lambda j, d: joined[j].get(d, empty[j]), lambda j, d: d.isoformat()))
     data = LoadedDataset(built.train, built.holdout, built.preprocessor, describe(built))
     outcome = fit_candidate(data, spec.model, lineage={"bench": True}, device="cpu")
     ckpt = workdir / "model.pt"

@@ -5,6 +5,7 @@ container's loopback cannot be reached from outside it.
 """
 
 import argparse
+import gc
 from pathlib import Path
 
 import uvicorn
@@ -25,6 +26,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     app = create_app(args.bundle, max_body_bytes=args.max_body_bytes, max_batch_rows=args.max_batch_rows,
                      threads=args.threads)
+    # The web stack's ~60k objects live as long as the process: frozen, out of the collector's
+    # sight, a full collection no longer walks them (~50 ms, a pause that fell on whichever request
+    # was running; ~1 ms now for what requests leave behind).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level=args.log_level)
 
 

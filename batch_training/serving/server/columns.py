@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Callable
 
 import numpy as np
@@ -103,6 +104,17 @@ class Validator:
                                     {"dates": "date", "timestamps": "timestamp"}.get(kind))
                          for kind in KINDS for name in inputs[kind]]
         self.names = frozenset(f.name for f in self.features)
+        self._getters = [itemgetter(f.name) for f in self.features]
+
+    def _columns(self, rows: list[dict]) -> tuple[list[list], bool]:
+        """Each feature's values (``None`` where absent), and whether no row has an unknown field.
+        The common batch has every feature in every row: C-level lookups, no Python loop per value;
+        a row that lacks one sends the whole batch down the per-field path."""
+        try:
+            columns = [list(map(get, rows)) for get in self._getters]
+        except KeyError:
+            return [[r.get(f.name) for r in rows] for f in self.features], all(map(self.names.issuperset, rows))
+        return columns, set(map(len, rows)) <= {len(self.names)}  # every feature there: more keys are unknown
 
     def check(self, rows: list, errors: Errors, loc: Callable[[int], tuple]) -> dict[str, Any] | None:
         """The rows' columns (feature name -> float64 array for numbers, list of values for
@@ -110,11 +122,11 @@ class Validator:
         n = len(rows)
         not_object = None if set(map(type, rows)) <= {dict} else np.array([type(r) is not dict for r in rows])
         objects = rows if not_object is None else [r if type(r) is dict else {} for r in rows]
-        extra = {} if all(map(self.names.issuperset, objects)) else \
+        values, known = self._columns(objects)
+        extra = {} if known else \
             {i: [k for k in r if k not in self.names] for i, r in enumerate(objects) if not self.names.issuperset(r)}
         columns, codes = {}, {}
-        for j, f in enumerate(self.features):
-            col = [r.get(f.name) for r in objects]
+        for j, (f, col) in enumerate(zip(self.features, values)):
             columns[f.name], bad = _CHECKS[f.kind](f, col)
             if f.kind == "timestamp" and bad is None:
                 columns[f.name] = instants(col, self.timezone, self.naive)
@@ -253,22 +265,28 @@ def _check_temporal(f: Feature, col: list) -> tuple[Any, np.ndarray | None]:
     """Dates and timestamps: strings, matching the ISO pattern, of a real calendar day. A date column
     comes back as days since 1970-01-01; a timestamp column as its texts (made instants once valid)."""
     pattern = _DATE if f.kind == "date" else _TIMESTAMP
-    days = np.full(len(col), np.nan)
-    codes = np.zeros(len(col), np.int8)
-    for i, v in enumerate(col):
-        if v is None:
-            continue
-        if type(v) is not str:
-            codes[i] = STRING_TYPE
-        elif not pattern.match(v):
-            codes[i] = PATTERN
-        else:
-            number = day_number(v[:10])
-            if number is None or not 1 <= int(v[:4]) <= 9999:
-                codes[i] = REAL_DAY
-            else:
-                days[i] = number
-    return (days if f.kind == "date" else col), (codes if codes.any() else None)
+    if set(map(type, col)) <= STRINGS | {NONE}:  # hashable: each distinct text is judged once
+        seen = {v: _temporal(pattern, v) for v in set(col)}
+        verdicts = list(map(seen.__getitem__, col))
+    else:
+        verdicts = [_temporal(pattern, v) for v in col]
+    codes, days = zip(*verdicts) if verdicts else ((), ())
+    codes = np.array(codes, np.int8)
+    return (np.array(days, np.float64) if f.kind == "date" else col), (codes if codes.any() else None)
+
+
+def _temporal(pattern: re.Pattern, v: Any) -> tuple[int, float]:
+    """(error code, days since 1970-01-01 or NaN) of one date or timestamp value."""
+    if v is None:
+        return OK, np.nan
+    if type(v) is not str:
+        return STRING_TYPE, np.nan
+    if not pattern.match(v):
+        return PATTERN, np.nan
+    number = day_number(v[:10])
+    if number is None or not 1 <= int(v[:4]) <= 9999:
+        return REAL_DAY, np.nan
+    return OK, number
 
 
 _DATE, _TIMESTAMP = re.compile(DATE_PATTERN), re.compile(TIMESTAMP_PATTERN)

@@ -134,5 +134,15 @@ def derive(recipes: dict[str, dict], columns: dict[str, np.ndarray], kinds: dict
 
 
 def category_text(values: np.ndarray) -> list[str | None]:
-    """A derived number used as a category, as text: whole numbers without a fraction ("3", not "3.0")."""
-    return [None if not math.isfinite(v) else (str(int(v)) if v == int(v) else repr(float(v))) for v in values.tolist()]
+    """A derived number used as a category, as text: whole numbers without a fraction ("3", not "3.0").
+    Each distinct value is written once (a derived category has few: hours, weekdays), unless there
+    are only a few values, where ``np.unique`` would cost more than it saves."""
+    if len(values) <= 16:
+        return [_text(v) for v in values.tolist()]
+    distinct, inverse = np.unique(values, return_inverse=True)  # NaNs are one value
+    texts = [_text(v) for v in distinct.tolist()]
+    return list(map(texts.__getitem__, inverse.reshape(-1).tolist()))
+
+
+def _text(v: float) -> str | None:
+    return None if not math.isfinite(v) else (str(int(v)) if v == int(v) else repr(float(v)))

@@ -15,6 +15,7 @@ path gives it (a test compares the two on rows with gaps and unseen categories):
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -107,5 +108,5 @@ class Preprocessing:
 def _positions(values: list, vocab: dict[str, int]) -> list[int]:
     """1-based vocabulary positions of the values' text; 0 for a missing or unseen value."""
     if set(map(type, values)) <= {str, type(None)}:  # the common case: no str() per value
-        return [vocab.get(v, 0) for v in values]  # None is no key: vocab keys are strings
+        return list(map(vocab.get, values, repeat(0, len(values))))  # None is no key: vocab keys are strings
     return [0 if v is None else vocab.get(str(v), 0) for v in values]
