@@ -172,6 +172,36 @@ class ScheduleSpec(_Strict):
         return v
 
 
+class MonitoringSpec(_Strict):
+    """Drift of each day's features against the training window's reference profile, and live error
+    against offline error (see ``batch_training.monitoring``). A number *above* a threshold raises the
+    level: ``*_warn`` to WARN, ``*_error`` to ERROR."""
+
+    bins: int = Field(default=10, ge=2, le=100, description="quantile bins of a numeric feature's reference")
+    top_categories: int = Field(default=20, ge=1, le=1000,
+                                description="categories of a categorical feature kept by name; the rest pooled")
+    psi_warn: float = Field(default=0.1, ge=0, description="population stability index of a feature")
+    psi_error: float = Field(default=0.25, ge=0)
+    unseen_warn: float = Field(default=0.01, ge=0, le=1,
+                               description="share of a day's rows whose category training never saw")
+    unseen_error: float = Field(default=0.05, ge=0, le=1)
+    missing_warn: float = Field(default=0.05, ge=0, le=1,
+                                description="increase of a feature's missing rate over training's (absolute)")
+    missing_error: float = Field(default=0.2, ge=0, le=1)
+    live_error_ratio_warn: float = Field(default=1.25, ge=1,
+                                         description="live error / offline error above which a day is bad")
+    live_warn_days: int = Field(default=3, ge=1, le=366, description="consecutive bad days that warn")
+    retrain_on_drift_error: bool = Field(default=False, description="a drift ERROR requests a retraining")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MonitoringSpec":
+        for name in ("psi", "unseen", "missing"):
+            warn, error = getattr(self, f"{name}_warn"), getattr(self, f"{name}_error")
+            if warn > error:
+                raise FieldError((f"{name}_warn",), f"{name}_warn ({warn}) is above {name}_error ({error})")
+        return self
+
+
 class FeaturesSpec(_Strict):
     """Model inputs: a main column, a derived feature, or a joined table's column as ``<join>.<column>``."""
 

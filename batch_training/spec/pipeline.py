@@ -7,7 +7,8 @@ from pydantic import Field, field_validator, model_validator
 from batch_training.spec.derived import ACCEPTS, Derived
 from batch_training.spec.identifiers import check_identifier
 from batch_training.spec.joins import JoinSpec
-from batch_training.spec.model import NUMERIC_TYPES, ColumnContract, FeaturesSpec, FieldError, ScheduleSpec, TableSpec
+from batch_training.spec.model import (NUMERIC_TYPES, ColumnContract, FeaturesSpec, FieldError, MonitoringSpec,
+                                       ScheduleSpec, TableSpec)
 from batch_training.spec.training import EvaluationSpec, GateSpec, ModelSpec, SplitSpec, Task
 from batch_training.spec.training_checks import check_training
 
@@ -36,6 +37,7 @@ class TrainingSpec(TableSpec):
     model: ModelSpec = ModelSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
     gate: GateSpec = GateSpec()
+    monitoring: MonitoringSpec = MonitoringSpec()
 
     @property
     def trainable(self) -> bool:
