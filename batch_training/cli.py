@@ -126,7 +126,7 @@ def print_summary(name: str, first: str, last: str, summary, settings) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from batch_training.defs.runner import run_training
+    from batch_training.defs.runner import run_training, training_decision
 
     specs = [s for s in _select_specs(args.spec) if s.trainable]
     runner = local_runner(specs)
@@ -134,8 +134,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     for spec in specs:
         default = (spec.source.last_day + dt.timedelta(days=1)) if spec.source.last_day else dt.date.today()
         as_of = (args.as_of or default).isoformat()
+        decision = training_decision(runner, spec, as_of, force=args.force)
+        if not decision.train:
+            print(f"\n{spec.name}: not trained as of {as_of}: {decision.reason} (--force trains anyway)")
+            continue
         summary = run_training(runner, spec, as_of, args.epochs, args.override_reason or "")
         print_training(spec.name, summary)
+        ok &= summary.success
+    return 0 if ok else 1
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from batch_training.defs.runner import run_monitor
+
+    specs = [s for s in _select_specs(args.spec) if s.trainable]
+    runner = local_runner(specs)
+    ok = True
+    for spec in specs:
+        first, last = args.first_day.isoformat(), (args.last_day or args.first_day).isoformat()
+        summary = run_monitor(runner, spec, first, last)
+        print(f"\n{spec.name}: monitoring {first}..{last} {'succeeded' if summary.success else 'FAILED'} "
+              f"(run {summary.run_id})")
+        for day, line in summary.days.items():
+            print(f"  {day}  {line}")
+        for name, outcome in summary.checks.items():
+            print(f"  check {name}: {'passed' if outcome.passed else outcome.severity}: {outcome.summary}")
+        if summary.failure:
+            print(f"  failure: {summary.failure}")
         ok &= summary.success
     return 0 if ok else 1
 
@@ -249,7 +274,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--as-of", type=_day, help="as-of day D: trains on the days before D")
     train.add_argument("--epochs", type=int, help="override the spec's epochs for this run")
     train.add_argument("--override-reason", help="ship even if the gate fails, for this written reason (recorded)")
+    train.add_argument("--force", action="store_true",
+                       help="train even when the inputs are those of the production model (a repeat)")
     train.set_defaults(func=cmd_train)
+
+    monitor = sub.add_parser("monitor", help="data drift and the production model's live error over ingested days")
+    monitor.add_argument("--spec", help="only this spec (default: all trainable specs)")
+    monitor.add_argument("--first-day", type=_day, required=True)
+    monitor.add_argument("--last-day", type=_day, help="default: the first day")
+    monitor.set_defaults(func=cmd_monitor)
 
     add_registry_commands(sub)
 

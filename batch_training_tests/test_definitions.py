@@ -13,7 +13,7 @@ from batch_training.settings import SettingsError, get_settings
 ROOT = Path(__file__).resolve().parents[1]
 
 STAGES = ("raw", "cleansed", "quarantine", "training_dataset", "trained_model", "evaluation_report",
-          "server_image", "production_model")
+          "server_image", "production_model", "data_drift", "live_performance")
 EXPECTED_ASSETS = {f"flights_delay/{stage}" for stage in STAGES} | {
     f"flights_delay/weather/{stage}" for stage in ("raw", "cleansed", "quarantine")}
 EXPECTED_CHECKS = {
@@ -24,6 +24,7 @@ EXPECTED_CHECKS = {
     "flights_delay/weather/cleansed:duplicates",
     "flights_delay/cleansed:quarantine_rate", "flights_delay/cleansed:duplicates",
     "flights_delay/evaluation_report:gate", "flights_delay/server_image:smoke_test", "flights_delay/production_model:fresh",
+    "flights_delay/data_drift:data_drift", "flights_delay/live_performance:live_error",
 }
 
 
@@ -53,7 +54,9 @@ def test_asset_keys_checks_and_jobs(env):
     assert defs.resolve_job_def("flights_delay__train").tags["batch_training/training"] == "flights_delay"
     assert sorted(s.name for s in defs.schedules) == ["flights_delay__daily", "flights_delay__freshness",
                                                       "flights_delay__source_freshness"]
-    assert {s.name for s in defs.sensors} == {"recovery", "flights_delay__train_after_ingest"}
+    assert {s.name for s in defs.sensors} == {"recovery", "flights_delay__train_after_ingest",
+                                              "flights_delay__monitor_after_ingest", "flights_delay__retrain_on_drift"}
+    assert defs.resolve_job_def("flights_delay__monitor") is not None
     # off in the embedded default until turned on
     assert defs.get_schedule_def("flights_delay__daily").default_status == dg.DefaultScheduleStatus.STOPPED
     blocking = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys

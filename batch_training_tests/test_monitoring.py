@@ -184,8 +184,9 @@ def test_live_gap_or_unknown_day_breaks_the_streak():
 # --- spec ------------------------------------------------------------------------------------------
 
 def test_shipped_specs_load_with_monitoring_defaults():
-    for spec in load_specs():
-        assert spec.monitoring == MonitoringSpec()
+    for spec in load_specs():  # the defaults, but for the features a spec names as not judged
+        assert spec.monitoring.model_copy(update={"not_judged": []}) == MonitoringSpec()
+        assert set(spec.monitoring.not_judged) <= set(spec.features.numeric) | set(spec.features.categorical)
     m = MonitoringSpec()
     assert (m.psi_warn, m.psi_error, m.live_error_ratio_warn, m.live_warn_days, m.retrain_on_drift_error) == (
         0.1, 0.25, 1.25, 3, False)
@@ -214,3 +215,12 @@ def test_monitoring_does_not_import_dagster():
     code = "import sys, batch_training.monitoring; print(sorted(m for m in sys.modules if m.split('.')[0] == 'dagster'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_not_judged_names_a_feature():
+    from batch_training_tests.support import flights
+
+    data = flights.small_flights_data()
+    data["monitoring"] = {"not_judged": ["weather.temp", "no_such_feature"]}
+    with pytest.raises(ValueError, match="no_such_feature.*is not one of the features"):
+        parse_spec(data, "test")

@@ -1,10 +1,11 @@
-"""``make bench``: the ingest benchmarks (bench.ingest), the training benchmarks (bench.train) and the
-serving benchmarks (bench.serving), each printed as it goes; all figures end up in ``bench/results.json``."""
+"""``make bench``: the ingest benchmarks (bench.ingest), the training benchmarks (bench.train), the
+serving benchmarks (bench.serving) and monitoring (bench.monitoring), each printed as it goes, then
+the targets; all figures end up in ``bench/results.json``."""
 
 import json
 import sys
 
-from bench import ingest, report, serving, train
+from bench import ingest, monitoring, report, serving, train
 
 
 def main() -> int:
@@ -13,9 +14,12 @@ def main() -> int:
     training = train.main()
     print("\n== serving ==")
     served = serving.main()
+    print("\n== monitoring ==")
+    watched = monitoring.main()
     results = json.loads(ingest.RESULTS.read_text()) if ingest.RESULTS.exists() else {}
     results["training"] = training
     results["serving"] = served
+    results["monitoring"] = watched
     results["targets"] = report.targets(results)
     report.print_targets(results["targets"])
     ingest.RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")

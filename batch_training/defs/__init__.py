@@ -10,7 +10,8 @@ import dagster as dg
 from batch_training.defs.automation.freshness import build_freshness, build_source_freshness
 from batch_training.defs.automation.plans import JobPlan, plan_of
 from batch_training.defs.automation.recovery import build_recovery_sensor
-from batch_training.defs.automation.schedule import build_daily_schedule, build_train_after_ingest
+from batch_training.defs.monitoring import build_monitor_after_ingest, build_monitoring_defs, monitor_job_name
+from batch_training.defs.automation.schedule import build_daily_schedule, build_retrain_on_drift, build_train_after_ingest
 from batch_training.defs.boundary import StepRetries
 from batch_training.defs.ingest import build_ingest_defs, ingest_job_name
 from batch_training.defs.partitions import daily_partitions
@@ -55,11 +56,18 @@ def _build(specs: list[TrainingSpec], settings: Settings) -> _Built:
             built.parts.append(training)
             built.plans.append(plan_of(spec.name, train_job_name(spec), training, as_of_partitions(spec)))
             built.jobs.append(train_job)
+            monitoring = build_monitoring_defs(spec, settings)
+            monitor_job = monitoring.jobs[0]
+            built.parts.append(monitoring)
+            built.plans.append(plan_of(spec.name, monitor_job_name(spec), monitoring, daily_partitions(spec)))
+            built.jobs.append(monitor_job)
             fresh, fresh_job, fresh_schedule = build_freshness(spec, settings, schedule_status)
             built.parts.append(dg.Definitions(
                 asset_checks=[fresh], jobs=[fresh_job],
                 schedules=[build_daily_schedule(spec, ingest_job, schedule_status), fresh_schedule],
-                sensors=[build_train_after_ingest(spec, ingest_job, train_job, sensor_status)],
+                sensors=[build_train_after_ingest(spec, ingest_job, train_job, sensor_status),
+                         build_monitor_after_ingest(spec, ingest_job, monitor_job, sensor_status),
+                         build_retrain_on_drift(spec, monitor_job, train_job, sensor_status)],
             ))
         built.parts.append(dg.Definitions(sensors=[build_recovery_sensor(built.plans, built.jobs, settings, sensor_status)]))
     return built

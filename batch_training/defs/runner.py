@@ -184,6 +184,51 @@ def run_ingest(runner: LocalRunner, spec: TrainingSpec, first: str, last: str) -
 
 
 @dataclass
+class MonitorSummary:
+    run_id: str
+    success: bool
+    days: dict[str, str]                        # day -> its drift level and live error, in words
+    checks: dict[str, CheckOutcome]
+    failure: str | None = None
+    recorded: list[Recorded] = field(default_factory=list)
+
+
+def run_monitor(runner: LocalRunner, spec: TrainingSpec, first: str, last: str) -> MonitorSummary:
+    """Materialize data_drift and live_performance of days first..last as one run."""
+    from batch_training.defs.monitoring import monitor_job_name
+
+    result = runner.execute(monitor_job_name(spec), {tags.RANGE_START: first, tags.RANGE_END: last})
+    days: dict[str, list[str]] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        meta = {k: v.value for k, v in mat.metadata.items()}
+        line = days.setdefault(mat.partition, [])
+        if mat.asset_key.path[-1] == "data_drift" and "level" in meta:
+            top = ", ".join(meta.get("top_features") or [])
+            line.append(f"drift {meta['level']}" + (f" (max PSI {meta['max_psi']:.3f}; top: {top})" if "max_psi" in meta else ""))
+        elif mat.asset_key.path[-1] == "live_performance":
+            live = meta.get("live_error")
+            line.append("live: " + (meta.get("status") or (f"{meta['metric']} {live:.4g} vs offline {meta['offline_error']:.4g}"
+                                                          if live is not None else "no labelled rows")))
+    summary = MonitorSummary(result.run_id, result.success, {d: "; ".join(v) for d, v in sorted(days.items()) if d},
+                             check_outcomes(result), None if result.success else failure_text(result))
+    if not result.success:
+        summary.recorded = runner.record(result.run_id)
+    return summary
+
+
+def training_decision(runner: LocalRunner, spec: TrainingSpec, as_of: str, force: bool = False):
+    """Whether a training asked for from the CLI would repeat the production model's (see
+    ``batch_training.monitoring.retrain``): the retraining interval never applies here."""
+    from batch_training.defs.automation.schedule import training_decision as decide
+    from batch_training.defs.resources import RegistryResource
+    from batch_training.storage import PartitionStore
+
+    return decide(spec, PartitionStore(runner.settings.data_dir), RegistryResource(url=registry_url(runner.settings)), as_of,
+                  force=force, scheduled=False)
+
+
+@dataclass
 class TrainSummary:
     run_id: str
     success: bool

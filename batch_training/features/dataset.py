@@ -53,15 +53,45 @@ class JoinedDays:
     fingerprint: Callable[[str, dt.date], str]
 
 
-def _joined(spec: TrainingSpec, name: str, window: Window, days: JoinedDays) -> tuple[pa.Table, list[dt.date]]:
-    """The joined table's rows of the window's days and the tolerance's margin before them."""
+def _joined_span(spec: TrainingSpec, name: str, window: Window) -> list[dt.date]:
+    """The joined table's days a window reads: its own days and the tolerance's margin before them."""
     join = spec.joins[name]
     first = max(window.days[0] - dt.timedelta(days=join.margin_days), spec.source.first_day)
     last = window.days[-1] if spec.source.last_day is None else min(window.days[-1], spec.source.last_day)
-    wanted = list(dict.fromkeys([join.time, *join.keys.values(), *joined_columns(spec, name)]))
-    span = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _joined(spec: TrainingSpec, name: str, window: Window, days: JoinedDays) -> tuple[pa.Table, list[dt.date]]:
+    """The joined table's rows of the window's days and the tolerance's margin before them."""
+    wanted = list(dict.fromkeys([spec.joins[name].time, *spec.joins[name].keys.values(), *joined_columns(spec, name)]))
+    span = _joined_span(spec, name, window)
     tables = [days.read(name, day).select(wanted) for day in span]
     return (pa.concat_tables(tables) if tables else pa.schema([]).empty_table()), span
+
+
+def window_data_version(spec: TrainingSpec, window: Window, day_fingerprint: Callable[[dt.date], str],
+                        joined_days: JoinedDays | None = None) -> str:
+    """The identity of a window's inputs: the columns and feature declarations read, and the
+    fingerprint of every day read (the main table's and each joined table's). Computed without
+    reading any row, so a sensor can tell whether a training would see new inputs."""
+    digest = hashlib.sha256(json.dumps([needed_columns(spec), spec.model_dump(include={"joins", "derived", "features"},
+                                                                              mode="json")],
+                                       sort_keys=True, default=str).encode())
+    for day in window.days:
+        digest.update(f"{day.isoformat()}={day_fingerprint(day)};".encode())
+    for name in spec.joins:
+        for day in _joined_span(spec, name, window):
+            digest.update(f"{name}/{day.isoformat()}={joined_days.fingerprint(name, day)};".encode())
+    return digest.hexdigest()[:16]
+
+
+def day_rows(spec: TrainingSpec, day: dt.date, read_day: Callable[[dt.date], pa.Table],
+             joined_days: JoinedDays | None = None) -> pa.Table:
+    """One cleansed day as training sees its rows (joins and derived features), targets missing or not:
+    what monitoring compares with the training window and scores the production model on."""
+    window = Window(day + dt.timedelta(days=1), (day,), ())
+    joined = {name: _joined(spec, name, window, joined_days)[0] for name in spec.joins}
+    return _assemble(spec, read_day(day).select(needed_columns(spec)), joined)[0]
 
 
 def _assemble(spec: TrainingSpec, table: pa.Table, joined: dict[str, pa.Table]) -> tuple[pa.Table, dict]:
@@ -96,14 +126,8 @@ def build_training_data(spec: TrainingSpec, window: Window, read_day: Callable[[
     pre = fit_preprocessor(parts["train"], spec.features.numeric, spec.features.categorical, spec.target, spec.task,
                            spec.positive_class, offset=spec.model.residual_of, clip=spec.model.clip_inputs)
     warnings = uninformative_features(pre)
-    digest = hashlib.sha256(json.dumps([columns, spec.model_dump(include={"joins", "derived", "features"}, mode="json")],
-                                       sort_keys=True, default=str).encode())
-    for day in window.days:
-        digest.update(f"{day.isoformat()}={day_fingerprint(day)};".encode())
-    for name, span in spans.items():
-        for day in span:
-            digest.update(f"{name}/{day.isoformat()}={joined_days.fingerprint(name, day)};".encode())
-    return TrainingData(window, parts["train"], parts["holdout"], pre, dropped, digest.hexdigest()[:16], warnings,
+    digest = window_data_version(spec, window, day_fingerprint, joined_days)
+    return TrainingData(window, parts["train"], parts["holdout"], pre, dropped, digest, warnings,
                         {part: {n: st.to_dict() for n, st in stats.items()} for part, stats in join_stats.items()},
                         spans)
 

@@ -49,6 +49,7 @@ class FeatureDrift:
     reference_missing_rate: float
     level: Level = "OK"
     reasons: list[str] = field(default_factory=list)
+    judged: bool = True                  # False: reported, never raises the level (see ``drift``)
 
     @property
     def missing_increase(self) -> float | None:
@@ -113,13 +114,28 @@ def _judge(f: FeatureDrift, t: MonitoringSpec) -> None:
                 f.level = level
 
 
-def drift(profile: ReferenceProfile, day: Table, thresholds: MonitoringSpec) -> DriftReport:
-    """The drift of ``day`` (an Arrow table or DataFrame with the profile's features) against ``profile``."""
+def drift(profile: ReferenceProfile, day: Table, thresholds: MonitoringSpec,
+          not_judged: frozenset[str] | set[str] = frozenset()) -> DriftReport:
+    """The drift of ``day`` (an Arrow table or DataFrame with the profile's features) against ``profile``.
+    Features in ``not_judged`` get their numbers but never raise the level: one day of them cannot look
+    like a training window (see ``day_level_features``)."""
     features = [_numeric(ref, day) for ref in profile.numeric] + [_categorical(ref, day) for ref in profile.categorical]
     rows = len(day)
     if rows == 0:
         return DriftReport(0, "WARN", features, ["no rows: drift not measured"])
     for f in features:
-        _judge(f, thresholds)
+        if f.name in not_judged:
+            f.judged = False
+        else:
+            _judge(f, thresholds)
     level = max((f.level for f in features), key=_RANK.__getitem__, default="OK")
     return DriftReport(rows, level, features, [r for f in features for r in f.reasons])
+
+
+def day_level_features(spec) -> frozenset[str]:
+    """Features whose one-day distribution differs from any training window by construction: the
+    calendar of the partition column (a day has one weekday and one month) and those the spec names
+    in ``monitoring.not_judged`` (e.g. one day's weather: a few hourly readings per station)."""
+    calendar = {name for name, d in spec.derived.items()
+                if d.op in ("day_of_week", "month") and d.of == spec.source.partition_column}
+    return frozenset(calendar | set(spec.monitoring.not_judged))

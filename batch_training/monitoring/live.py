@@ -45,3 +45,45 @@ def live_performance(series: Iterable[tuple[dt.date, float | None, float]], rati
         streak = (out[-1].streak + 1 if follows else 1) if bad else 0
         out.append(LiveDay(day, live if known else None, offline, ratio, bad, streak, streak >= warn_days))
     return out
+
+
+@dataclass(frozen=True)
+class LiveScore:
+    """The production model's error on one day's labelled rows, beside the naive rule's."""
+
+    metric: str
+    rows: int
+    live_error: float | None       # None: no labelled row that day
+    naive_error: float | None      # None: the spec has no naive rule (or no labelled row)
+    figures: dict                  # every metric of the task on the day
+
+    def to_dict(self) -> dict:
+        return {"metric": self.metric, "rows": self.rows, "live_error": self.live_error,
+                "naive_error": self.naive_error, "figures": self.figures}
+
+
+def as_scores(task: str, predictions: list, classes: list[str]):
+    """The server's predictions as the metrics read them: floats (regression) or the [n, k]
+    probabilities in the order of ``classes``."""
+    import numpy as np
+
+    if task == "regression":
+        return np.asarray(predictions, dtype=np.float64)
+    return np.asarray([[p["probabilities"][c] for c in classes] for p in predictions], dtype=np.float64).reshape(-1, len(classes))
+
+
+def score_day(task: str, metric: str, y_true, scores, naive=None, threshold: float | None = None) -> LiveScore:
+    """``y_true``: the day's targets (class indices for classification), ``scores``: ``as_scores``."""
+    import numpy as np
+
+    from batch_training.evaluation.metrics import metrics_for
+
+    n = int(np.asarray(y_true).shape[0])
+    if n == 0:
+        return LiveScore(metric, 0, None, None, {})
+    figures = metrics_for(task, np.asarray(y_true), scores, threshold)
+    naive_error = None
+    if naive is not None:
+        naive_error = float(metrics_for(task, np.asarray(y_true), naive, threshold)[metric])
+    clean = {k: (float(v) if math.isfinite(float(v)) else None) for k, v in figures.items()}
+    return LiveScore(metric, n, clean.get(metric), naive_error, clean)

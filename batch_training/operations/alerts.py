@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 logger = logging.getLogger("batch_training.alerts")
 
 ALERT_KINDS = ("retries_exhausted", "data_failure", "gate_rejected", "smoke_test_failed", "model_stale", "code_failure",
-               "config_failure", "infrastructure_failure", "source_stale")
+               "config_failure", "infrastructure_failure", "source_stale", "data_drift", "live_error")
 SINK_KINDS = ("webhook", "log")
 MAX_RETRY_AFTER_S = 30.0  # a rate-limited webhook's Retry-After is honoured up to this
 

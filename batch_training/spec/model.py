@@ -162,6 +162,9 @@ class ScheduleSpec(_Strict):
     cron: str = Field(default="0 6 * * *", description="a 5-field cron expression")
     max_model_age_days: int = Field(default=3, ge=1, description="days of ingested data the production model may lag")
     max_source_lag_days: int = Field(default=1, ge=0, description="days the DWH may be behind yesterday (production)")
+    train_every_days: int = Field(default=1, ge=1, le=366,
+                                  description="days between scheduled retrains (a drift ERROR trains early when "
+                                              "monitoring.retrain_on_drift_error); unchanged inputs never retrain")
 
     @field_validator("cron")
     @classmethod
@@ -192,6 +195,10 @@ class MonitoringSpec(_Strict):
                                          description="live error / offline error above which a day is bad")
     live_warn_days: int = Field(default=3, ge=1, le=366, description="consecutive bad days that warn")
     retrain_on_drift_error: bool = Field(default=False, description="a drift ERROR requests a retraining")
+    not_judged: list[str] = Field(
+        default_factory=list,
+        description="features whose drift is reported but never raises the level: one day of them cannot look "
+                    "like a training window (the calendar of the partition column is never judged either)")
 
     @model_validator(mode="after")
     def _ordered(self) -> "MonitoringSpec":

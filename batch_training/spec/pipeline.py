@@ -102,6 +102,10 @@ class TrainingSpec(TableSpec):
                                       "nor a joined <join>.<column>)")
         if self.target and self.target not in self.columns:
             raise FieldError(("target",), f"feature or target {self.target!r} is not declared under columns")
+        features = {col for _, col in used}
+        for i, name in enumerate(self.monitoring.not_judged):
+            if name not in features:
+                raise FieldError(("monitoring", "not_judged", i), f"{name!r} is not one of the features")
         if self.task is not None:
             check_training(self)
         return self

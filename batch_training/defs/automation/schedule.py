@@ -1,15 +1,24 @@
-"""The daily schedule of a spec: ingest yesterday, then train as of today once that ingest succeeded."""
+"""The daily schedule of a spec: ingest yesterday, then train as of today once that ingest succeeded
+(when the inputs changed and a retraining is due), or early when monitoring found data drift."""
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
+from batch_training.defs.training.dataset import cleansed_days
 from batch_training.defs.training.partitions import as_of_partitions
+from batch_training.errors import DataError
+from batch_training.features import window_for
+from batch_training.features.dataset import window_data_version
+from batch_training.monitoring import inputs_identity
+from batch_training.monitoring.retrain import TrainDecision, decide_training
 from batch_training.operations import tags
 from batch_training.spec import TrainingSpec
 
 TRIGGER_TAG = tags.TRIGGER
+REASON_TAG = "batch_training/train_reason"
 
 
 def _in_range(spec: TrainingSpec, day: dt.date) -> bool:
@@ -36,15 +45,54 @@ def build_daily_schedule(spec: TrainingSpec, ingest_job, status: dg.DefaultSched
     return daily
 
 
+_IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+              dg.DagsterRunStatus.STARTED]
+
+
+def _identity(spec: TrainingSpec, store, as_of: dt.date) -> str | None:
+    """The inputs identity a training as of ``as_of`` would see; None when a day is not there yet."""
+    try:
+        window = window_for(as_of, spec.split, spec.source.first_day)
+        days = cleansed_days(store, spec)
+        return inputs_identity(spec, window_data_version(spec, window, days.day_fingerprint, days.joined))
+    except (FileNotFoundError, DataError):
+        return None
+
+
+def training_decision(spec: TrainingSpec, store, registry, as_of: str, drift_error_days: list[str] = (),
+                      force: bool = False, scheduled: bool = True) -> TrainDecision:
+    with registry.open() as reg:
+        production = reg.production(spec.name)
+    day = dt.date.fromisoformat(as_of)
+    return decide_training(spec, day, None if force else _identity(spec, store, day), production, drift_error_days,
+                           force, scheduled)
+
+
+def train_request(context, spec: TrainingSpec, train_job: str, as_of: str, trigger: str, registry, artifacts,
+                  drift_error_days: list[str] = ()):
+    """A RunRequest for the training as of ``as_of``, or the SkipReason that says why not."""
+    running = context.instance.get_run_records(dg.RunsFilter(job_name=train_job, statuses=_IN_FLIGHT,
+                                                             tags={"dagster/partition": as_of}), limit=1)
+    if running:
+        return dg.SkipReason(f"a training as of {as_of} is already queued or running ({running[0].dagster_run.run_id})")
+    decision = training_decision(spec, artifacts.partitions(), registry, as_of, drift_error_days)
+    if not decision.train:
+        return dg.SkipReason(decision.reason)
+    return dg.RunRequest(run_key=f"train-{as_of}", partition_key=as_of,
+                         tags={TRIGGER_TAG: trigger, REASON_TAG: decision.reason[:200]})
+
+
 def build_train_after_ingest(spec: TrainingSpec, ingest_job, train_job, status: dg.DefaultSensorStatus):
     partitions = as_of_partitions(spec)
 
     @dg.run_status_sensor(
         name=f"{spec.name}__train_after_ingest", run_status=dg.DagsterRunStatus.SUCCESS,
         monitored_jobs=[ingest_job], request_job=train_job, default_status=status, minimum_interval_seconds=30,
-        description="When a daily (or recovered) ingest of day D-1 succeeds, train as of D.",
+        description="When a daily (or recovered) ingest of day D-1 succeeds, train as of D: unless the inputs "
+                    "are those of the production model, or the spec's retraining interval is not over.",
     )
-    def train_after_ingest(context: dg.RunStatusSensorContext):
+    def train_after_ingest(context: dg.RunStatusSensorContext, registry: RegistryResource,
+                           artifacts: ArtifactStoreResource):
         run = context.dagster_run
         if run.tags.get(TRIGGER_TAG) not in ("daily", "recovery"):
             return dg.SkipReason("not a daily or recovery ingest")
@@ -54,6 +102,40 @@ def build_train_after_ingest(spec: TrainingSpec, ingest_job, train_job, status: 
         as_of = (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat()
         if not partitions.has_partition_key(as_of):
             return dg.SkipReason(f"{as_of} is not an as-of day of {spec.name}")
-        return dg.RunRequest(run_key=f"train-{as_of}", partition_key=as_of, tags={TRIGGER_TAG: run.tags[TRIGGER_TAG]})
+        return train_request(context, spec, train_job.name, as_of, run.tags[TRIGGER_TAG], registry, artifacts)
 
     return train_after_ingest
+
+
+def build_retrain_on_drift(spec: TrainingSpec, monitor_job, train_job, status: dg.DefaultSensorStatus):
+    partitions = as_of_partitions(spec)
+    drift_check = dg.AssetCheckKey(dg.AssetKey([spec.name, "data_drift"]), "data_drift")
+
+    @dg.run_status_sensor(
+        name=f"{spec.name}__retrain_on_drift", run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[monitor_job], request_job=train_job, default_status=status, minimum_interval_seconds=30,
+        description="When a monitoring run finds data drift above the ERROR threshold and the spec's "
+                    "monitoring.retrain_on_drift_error is on, train early as of the day after.",
+    )
+    def retrain_on_drift(context: dg.RunStatusSensorContext, registry: RegistryResource,
+                         artifacts: ArtifactStoreResource):
+        if not spec.monitoring.retrain_on_drift_error:
+            return dg.SkipReason("monitoring.retrain_on_drift_error is off")
+        run = context.dagster_run
+        records = context.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+        errors: list[str] = []
+        for record in records:
+            evaluation = record.event_log_entry.dagster_event.event_specific_data
+            if evaluation.asset_check_key == drift_check and not evaluation.passed:
+                errors += sorted((evaluation.metadata.get("errors").value or {}) if "errors" in evaluation.metadata
+                                 else [run.tags.get("dagster/partition")] if evaluation.severity == dg.AssetCheckSeverity.ERROR
+                                 else [])
+        errors = [d for d in errors if d]
+        if not errors:
+            return dg.SkipReason("no data drift ERROR in the run")
+        as_of = (dt.date.fromisoformat(max(errors)) + dt.timedelta(days=1)).isoformat()
+        if not partitions.has_partition_key(as_of):
+            return dg.SkipReason(f"{as_of} is not an as-of day of {spec.name}")
+        return train_request(context, spec, train_job.name, as_of, "drift", registry, artifacts, errors)
+
+    return retrain_on_drift

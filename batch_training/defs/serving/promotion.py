@@ -11,6 +11,8 @@ from batch_training.defs.resources import ArtifactStoreResource, RegistryResourc
 from batch_training.defs.boundary import StepRetries, failure_boundary
 from batch_training.errors import GateError
 from batch_training.defs.training.partitions import as_of_partitions
+from batch_training.monitoring import inputs_identity
+from batch_training.monitoring.retrain import IDENTITY_KEY
 from batch_training.spec import TrainingSpec
 
 
@@ -43,7 +45,9 @@ def _register_and_promote(context, spec: TrainingSpec, pk: str, record: dict, re
         spec=spec.name, version=version, as_of=dt.date.fromisoformat(pk),
         data_window={"train_days": report["data"]["train_days"], "holdout_days": report["data"]["holdout_days"],
                      # every table's days read (the main table's and each joined one's), by asset key
-                     "tables": {f"{spec.name}/{t}": d for t, d in report["data"].get("tables", {}).items()}},
+                     "tables": {f"{spec.name}/{t}": d for t, d in report["data"].get("tables", {}).items()},
+                     # what a later training compares with to skip a repeat (batch_training.monitoring.retrain)
+                     IDENTITY_KEY: inputs_identity(spec, report["data"]["data_version"], package_version("batch_training"))},
         data_version=report["data"]["data_version"], code_version=package_version("batch_training"),
         metrics=report["candidate"], artifact_uri=record["checkpoint"], bundle_uri=record["bundle"]["path"],
         bundle_hash=record["bundle"]["content_hash"], image_ref=image.get("ref"), image_digest=image.get("digest"),

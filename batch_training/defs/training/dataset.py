@@ -1,6 +1,11 @@
 """``<spec>/training_dataset``: the trailing window of cleansed days for as-of day D."""
 
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import dagster as dg
+import pyarrow as pa
 
 from batch_training.defs.boundary import failure_boundary
 from batch_training.defs.partitions import day_of
@@ -10,7 +15,24 @@ from batch_training.features import window_for
 from batch_training.defs.tables import tables
 from batch_training.features.dataset import JoinedDays, build_training_data, describe, write_training_data
 from batch_training.spec import TrainingSpec
-from batch_training.storage import atomic_directory, sha256_file
+from batch_training.storage import PartitionStore, atomic_directory, sha256_file
+
+
+@dataclass(frozen=True)
+class CleansedDays:
+    """How the training chain and monitoring read a spec's cleansed days from the artifact store."""
+
+    read_day: Callable[[dt.date], pa.Table]
+    day_fingerprint: Callable[[dt.date], str]
+    joined: JoinedDays
+
+
+def cleansed_days(store: PartitionStore, spec: TrainingSpec) -> CleansedDays:
+    return CleansedDays(
+        read_day=lambda day: store.read(spec.name, "cleansed", day),
+        day_fingerprint=lambda day: sha256_file(store.path(spec.name, "cleansed", day)),
+        joined=JoinedDays(read=lambda join, day: store.read(spec.name, f"{join}/cleansed", day),
+                          fingerprint=lambda join, day: sha256_file(store.path(spec.name, f"{join}/cleansed", day))))
 
 
 def build_dataset_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
@@ -34,14 +56,8 @@ def build_dataset_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
         store = artifacts.partitions()
         with failure_boundary(context, f"building the training dataset as of {context.partition_key}"):
             window = window_for(day_of(context.partition_key), spec.split, spec.source.first_day)
-            data = build_training_data(
-                spec, window,
-                read_day=lambda day: store.read(spec.name, "cleansed", day),
-                day_fingerprint=lambda day: sha256_file(store.path(spec.name, "cleansed", day)),
-                joined_days=JoinedDays(
-                    read=lambda join, day: store.read(spec.name, f"{join}/cleansed", day),
-                    fingerprint=lambda join, day: sha256_file(store.path(spec.name, f"{join}/cleansed", day))),
-            )
+            days = cleansed_days(store, spec)
+            data = build_training_data(spec, window, days.read_day, days.day_fingerprint, days.joined)
             folder = store.artifact_dir(spec.name, "training_dataset", context.partition_key)
             with atomic_directory(folder) as tmp:
                 write_training_data(data, tmp)

@@ -10,6 +10,7 @@ from batch_training.defs.resources import ArtifactStoreResource
 from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.features.dataset import read_training_data
 from batch_training.modeling import fit_candidate
+from batch_training.monitoring import build_profile, save_profile
 from batch_training.spec import TrainingSpec
 from batch_training.training import EpochStats, save_checkpoint
 
@@ -71,10 +72,15 @@ def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
         folder = store.artifact_dir(spec.name, "trained_model", context.partition_key)
         folder.mkdir(parents=True, exist_ok=True)
         digest = save_checkpoint(folder / "model.pt", outcome.checkpoint)
+        # the training window's reference, which each later day's drift is measured against
+        m = spec.monitoring
+        profile_path = save_profile(build_profile(data.train, spec.features.numeric, spec.features.categorical,
+                                                  m.bins, m.top_categories), folder)
         seconds = outcome.seconds
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(folder / "model.pt")), "sha256": digest,
+                "reference_profile": dg.MetadataValue.path(str(profile_path)),
                 "epochs_run": outcome.epochs_run, "members": len(outcome.results),
                 "best_epoch": _epochs(outcome.checkpoint.metadata["best_epoch"]),
                 "best_valid_loss": float(outcome.checkpoint.metadata["best_valid_loss"]),

@@ -1,0 +1,45 @@
+"""Monitoring between retrains: data drift and the production model's live error, per day, in their
+own job, run after each successful ingest of the days (the sensor below)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from batch_training.defs.monitoring.drift import build_drift_asset
+from batch_training.defs.monitoring.live import build_live_asset
+from batch_training.defs.partitions import own_selection
+from batch_training.operations import tags
+from batch_training.settings import Settings
+from batch_training.spec import TrainingSpec
+
+
+def monitor_job_name(spec: TrainingSpec) -> str:
+    return f"{spec.name}__monitor"
+
+
+def build_monitoring_defs(spec: TrainingSpec, settings: Settings) -> dg.Definitions:
+    assets = [build_drift_asset(spec, settings), build_live_asset(spec, settings)]
+    job = dg.define_asset_job(
+        monitor_job_name(spec), selection=own_selection(assets),
+        description=f"Data drift and live error of {spec.name}'s production model on days already ingested.")
+    return dg.Definitions(assets=assets, jobs=[job])
+
+
+def build_monitor_after_ingest(spec: TrainingSpec, ingest_job, monitor_job, status: dg.DefaultSensorStatus):
+    @dg.run_status_sensor(
+        name=f"{spec.name}__monitor_after_ingest", run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[ingest_job], request_job=monitor_job, default_status=status, minimum_interval_seconds=30,
+        description="When an ingest of some days succeeds, measure their drift and the production model's live error.",
+    )
+    def monitor_after_ingest(context: dg.RunStatusSensorContext):
+        run = context.dagster_run
+        trigger = {tags.TRIGGER: "monitor"}
+        if (day := run.tags.get("dagster/partition")) is not None:
+            return dg.RunRequest(run_key=f"monitor-{run.run_id}", partition_key=day, tags=trigger)
+        first, last = run.tags.get("dagster/asset_partition_range_start"), run.tags.get("dagster/asset_partition_range_end")
+        if first and last:
+            return dg.RunRequest(run_key=f"monitor-{run.run_id}", tags={
+                **trigger, "dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})
+        return dg.SkipReason("the ingest run has no partition")
+
+    return monitor_after_ingest
