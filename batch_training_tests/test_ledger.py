@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from batch_training.registry import NotFoundError, Registry, RegistryError
-from batch_training.registry.ledger import Failure, Ledger, format_failures
+from batch_training.operations.ledger import Failure, Ledger, format_failures
 
 SPEC = "flights_delay"
 ASSET = "raw_flights"

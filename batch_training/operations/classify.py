@@ -14,9 +14,9 @@ import errno
 from collections.abc import Iterator
 
 from batch_training.errors import CODE, FAILURE_CLASSES, INFRASTRUCTURE, TRANSIENT, PlatformError
+from batch_training.operations.tags import FAILURE_CLASS_KEY, HINT_KEY
 
-FAILURE_CLASS_KEY = "batch_training/failure_class"
-HINT_KEY = "batch_training/hint"
+__all__ = ["FAILURE_CLASS_KEY", "HINT_KEY", "classify_exception", "classify_record", "hint_of", "summary"]
 
 _TRANSIENT_TYPES = {
     "ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "ConnectionAbortedError", "BrokenPipeError",

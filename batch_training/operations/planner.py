@@ -6,15 +6,26 @@ A blocking check that fails on one day of a range run stops the whole step, thou
 passed: only the days the check's own verdicts name as ERROR are failures; the others are
 materialized and continue with the next steps. A step that fails part way (a DWH outage in the
 third chunk) records the days it wrote; those continue, the rest failed.
+
+The one place where runs to launch are planned, for the recovery sensor (which turns them into
+``RunRequest``s) and for ``batch-training rekick`` (which runs them in process) alike: a planned run
+names its job, one contiguous range of days (``partition_key`` for a single day, else Dagster's
+range tags), what of the job it selects (``scope`` over ``assets``), its tags and its run key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from batch_training.errors import DATA, GATE
+from batch_training.operations import tags
+from batch_training.operations.ledger_schema import ACTIVE
+
+# What a planned run selects of its job: all of it, the named assets' steps and what depends on them,
+# or only what depends on them (the steps a failure held back).
+WHOLE_JOB, FROM_ASSETS, AFTER_ASSETS = "job", "from", "after"
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,11 @@ def plan_failure(run: FailedRun) -> FailurePlan:
     return FailurePlan(tuple(failed), tuple(done) if run.later_steps else ())
 
 
+def awaits_retry(run_tags: dict[str, str]) -> bool:
+    """Dagster retries this failed run itself (a run retry): its failure is not final, nor recorded."""
+    return run_tags.get(tags.WILL_RETRY) == "true"
+
+
 def contiguous_ranges(days: Iterable[str]) -> list[tuple[str, str]]:
     """ISO days grouped into (first, last) runs of consecutive days, in order."""
     ordered = sorted({dt.date.fromisoformat(d) for d in days})
@@ -80,6 +96,45 @@ def budget_left(attempts: int, budget: int) -> bool:
     return attempts < budget
 
 
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """Dagster's tags of a run over the partition range first..last."""
+    return {tags.RANGE_START: first, tags.RANGE_END: last}
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """A run of the steps after ``after`` (a failed asset) for days of a failed range run that passed
+    it: they only waited on another day's failure. Always a range run, one day too."""
+
+    job: str
+    after: str
+    first: str
+    last: str
+    continues: str  # the failed run
+    partition_key = None
+    scope = AFTER_ASSETS
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        return (self.after,)
+
+    @property
+    def key(self) -> str:
+        return f"continue-{self.continues}-{self.after}-{self.first}-{self.last}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {tags.TRIGGER: tags.CONTINUATION, tags.CONTINUES: self.continues, **range_tags(self.first, self.last)}
+
+
+def plan_continuations(run: FailedRun, days: Iterable[str], run_tags: dict[str, str]) -> list[Continuation]:
+    """The held-back days of a failed run's step as continuations, one per contiguous range; none for
+    a run whose days were already continued in the process that ran it (tagged ``CONTINUED``)."""
+    if run_tags.get(tags.CONTINUED) == "true":
+        return []
+    return [Continuation(run.job, run.asset, first, last, run.run_id) for first, last in contiguous_ranges(days)]
+
+
 @dataclass(frozen=True)
 class Relaunch:
     """One relaunch: a job, one contiguous range of days, the failed assets (with what depends on
@@ -93,16 +148,36 @@ class Relaunch:
     ledger_ids: tuple[int, ...]
     attempt: int
     from_start: bool = False
+    trigger: str = tags.RECOVERY     # or tags.REKICK: an operator's, run in process
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
         ids = "-".join(map(str, self.ledger_ids))
         object.__setattr__(self, "key", f"recovery-{self.job}-{self.first}-{self.last}-{ids}-a{self.attempt}")
 
+    @property
+    def scope(self) -> str:
+        return WHOLE_JOB if self.from_start else FROM_ASSETS
 
-def plan_relaunches(entries: Iterable) -> list[Relaunch]:
-    """Due ledger entries as relaunches: per job, each asset's failed days cut into contiguous
-    ranges; assets that failed on exactly the same range (an outage of every table) share one run."""
+    @property
+    def partition_key(self) -> str | None:
+        """The day of a one-day relaunch; a longer range runs with ``range_tags``."""
+        return self.first if self.first == self.last else None
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Why it runs, for which ledger entries, which attempt; the sensor's requests also carry their
+        key, by which a later tick confirms that the run exists."""
+        out = {tags.TRIGGER: self.trigger, tags.LEDGER_IDS: ",".join(map(str, self.ledger_ids)),
+               tags.ATTEMPT: str(self.attempt)}
+        if self.trigger == tags.RECOVERY:
+            out[tags.RELAUNCH] = self.key
+        return out if self.partition_key is not None else {**out, **range_tags(self.first, self.last)}
+
+
+def plan_relaunches(entries: Iterable, trigger: str = tags.RECOVERY) -> list[Relaunch]:
+    """Ledger entries as relaunches: per job, each asset's failed days cut into contiguous ranges;
+    assets that failed on exactly the same range (an outage of every table) share one run."""
     ranges: dict[tuple[str, bool, str, str], list] = {}
     by_asset: dict[tuple[str, bool, str], list] = {}
     for entry in entries:
@@ -114,5 +189,38 @@ def plan_relaunches(entries: Iterable) -> list[Relaunch]:
     out = []
     for (job, from_start, first, last), chunk in sorted(ranges.items()):
         out.append(Relaunch(job, tuple(sorted({e.asset for e in chunk})), first, last,
-                            tuple(sorted(e.id for e in chunk)), max(e.attempts for e in chunk) + 1, from_start))
+                            tuple(sorted(e.id for e in chunk)), max(e.attempts for e in chunk) + 1, from_start,
+                            trigger))
     return out
+
+
+def plan_due(entries: Iterable, budget: int, jobs: Container[str]) -> list[Relaunch]:
+    """The sensor's relaunches of due entries (``Ledger.due``): those within the attempt budget, of a
+    job this code location has."""
+    return plan_relaunches(e for e in entries if budget_left(e.attempts, budget) and e.job in jobs)
+
+
+def plan_rekick(entries: Iterable) -> list[Relaunch]:
+    """An operator's relaunches of ledger entries, whatever their class and budget; only entries still
+    failing (open or re-kicked) can be rekicked."""
+    entries = list(entries)
+    for entry in entries:
+        if entry.status not in ACTIVE:
+            raise ValueError(f"ledger entry {entry.id} is {entry.status}; only open entries can be rekicked")
+    return plan_relaunches(entries, tags.REKICK)
+
+
+def by_relaunch_key(entries: Iterable) -> dict[str, list]:
+    """Entries with a pending relaunch (``Ledger.pending``), grouped by the key of its request."""
+    out: dict[str, list] = {}
+    for entry in entries:
+        out.setdefault(entry.relaunch_key, []).append(entry)
+    return out
+
+
+def resolves(entry, run_id: str, at: float, failed_at: float) -> bool:
+    """Whether the partition's latest materialization (by ``run_id`` at ``at``, a POSIX time) resolves
+    the entry, once that run is seen to have succeeded: it came after the latest failure (started at
+    ``failed_at``) and is not one of the failed runs (a materialization a failing check then blocked
+    belongs to a failed run)."""
+    return run_id not in entry.failed_runs and at > failed_at

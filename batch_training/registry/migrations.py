@@ -5,6 +5,10 @@ ledger has since gained two columns (a pending relaunch: ``relaunch_key``, ``rel
 and three failure classes (``config``, ``infrastructure``; the class CHECK names them). PostgreSQL
 alters the table; SQLite cannot change a CHECK constraint, so there the table is rebuilt (renamed,
 created anew, rows copied, old one dropped), all in the caller's write transaction.
+
+The ledger itself is ``batch_training.operations.ledger``; its table is declared on the registry's
+``MetaData`` (``operations.ledger_schema``), and importing it here is what makes every registry
+``Database`` create and migrate it with the registry's own tables.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from batch_training.errors import FAILURE_CLASSES
-from batch_training.registry.ledger_schema import failures
+# A module import, not ``from ... import failures``: ledger_schema imports the registry's ``MetaData``,
+# so whichever of the two is imported first finds the other part way through its own import.
+from batch_training.operations import ledger_schema
 
 _NEW_COLUMNS = {"relaunch_key": "VARCHAR(400)", "relaunch_requested_at": "TIMESTAMP"}
 _CLASS_CHECK = "ck_failure_ledger_class"
@@ -31,6 +37,7 @@ def _sqlite_check_is_current(conn: Connection) -> bool:
 def _rebuild_sqlite(conn: Connection) -> None:
     old_columns = [c["name"] for c in sa.inspect(conn).get_columns("failure_ledger")]
     conn.exec_driver_sql("ALTER TABLE failure_ledger RENAME TO failure_ledger_old")
+    failures = ledger_schema.failures
     for index in failures.indexes:
         conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
     failures.create(conn)

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 
 from batch_training.registry.cli import _table
 from batch_training.registry.database import Database
-from batch_training.registry.ledger_schema import (
+from batch_training.operations.ledger_schema import (
     ACTIVE, FAILURE_CLASSES, IGNORED, MAX_ERROR_CHARS, OPEN, REKICKED, RESOLVED, STATUSES, Failure, failures,
     from_row,
 )

@@ -1,0 +1,48 @@
+"""The layers of DESIGN.md: the core packages never import Dagster; only ``defs/`` (the adapters),
+``definitions`` (the thin root) and ``ops`` (the dev stack) may.
+
+Each core package is imported, with every module under it, in a fresh interpreter (this test
+process has long imported Dagster), and ``dagster`` must not be in ``sys.modules`` afterwards.
+``dagster_pipes`` is a different module and would be allowed.
+"""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import batch_training
+
+ADAPTERS = {"defs", "definitions", "ops"}
+CORE = sorted(m.name for m in pkgutil.iter_modules(batch_training.__path__) if m.name not in ADAPTERS)
+
+_IMPORT_ALL = """
+import importlib, json, pkgutil, sys
+name = sys.argv[1]
+package = importlib.import_module(name)
+imported = [name]
+for info in pkgutil.walk_packages(getattr(package, "__path__", []), name + "."):
+    importlib.import_module(info.name)
+    imported.append(info.name)
+print(json.dumps({"imported": imported, "dagster": sorted(m for m in sys.modules if m == "dagster" or m.startswith("dagster."))}))
+"""
+
+
+def test_core_packages_are_found():
+    assert {"operations", "registry", "spec", "training", "warehouse"} <= set(CORE)
+    assert not ADAPTERS & set(CORE)
+
+
+@pytest.mark.parametrize("package", CORE)
+def test_core_package_imports_without_dagster(package):
+    import json
+
+    done = subprocess.run([sys.executable, "-c", _IMPORT_ALL, f"batch_training.{package}"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert f"batch_training.{package}" in found["imported"]
+    assert found["dagster"] == [], f"importing batch_training.{package} imported {found['dagster'][:5]}"
