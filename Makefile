@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export BATCH_TRAINING_HOME ?= $(CURDIR)/.batch_training
 export DAGSTER_HOME ?= $(BATCH_TRAINING_HOME)/dagster_home
 
-.PHONY: env run test dev bench serving-base clean
+.PHONY: env run test dev check bench serving-base clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: env
 
 dev: env
 	$(BIN)/batch-training dev --host 127.0.0.1 --port 3000
+
+# `dg check defs` on the local instance: dg's default instance would read the repository's
+# dagster.yaml, which is the production (PostgreSQL) one.
+check: env
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dg check defs
 
 bench: env
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

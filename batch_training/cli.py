@@ -169,25 +169,23 @@ def print_training(name: str, s) -> None:
     print(f"\n{name}: train and evaluate as of {s.as_of} {'succeeded' if s.success else 'FAILED'} (run {s.run_id})")
     r = s.report
     if r:
-        m = r["metric"]
-        row = [f"candidate {r['candidate'][m]:.4f}"]
-        if r["baselines"].get("naive"):
-            row.append(f"naive {r['baselines']['naive'][m]:.4f}")
-        row.append(f"constant {r['baselines']['constant'][m]:.4f}")
-        row.append(f"champion {r['champion'][m]:.4f}" if r.get("champion") else "champion none")
-        print(f"  holdout {r['data']['holdout_days'][0]}..{r['data']['holdout_days'][1]}, "
-              f"{int(r['candidate']['n'])} rows; {m}: " + ", ".join(row))
-        others = ", ".join(f"{k} {v:.4f}" for k, v in r["candidate"].items() if k not in (m, "n"))
+        row = [f"candidate {r.score:.4f}"]
+        if r.naive:
+            row.append(f"naive {r.naive[r.metric]:.4f}")
+        row.append(f"constant {r.constant[r.metric]:.4f}")
+        row.append(f"champion {r.champion[r.metric]:.4f}" if r.champion else "champion none")
+        print(f"  holdout {r.holdout_days[0]}..{r.holdout_days[1]}, {r.rows} rows; {r.metric}: " + ", ".join(row))
+        others = ", ".join(f"{k} {v:.4f}" for k, v in r.candidate.items() if k not in (r.metric, "n"))
         print(f"  candidate also: {others}")
     print(f"  gate: {s.gate}")
     if s.serving:
-        image = s.serving.get("image")
-        print(f"  smoke test: {'passed' if s.serving['smoke_test']['passed'] else 'FAILED'} "
-              f"(single p50 {s.serving['smoke_test']['single_ms'].get('p50', '?')} ms)")
-        print(f"  production model: {s.serving['version']}" if s.promoted else f"  candidate {s.serving['version']} NOT promoted")
-        print(f"  image: {image['ref']} ({image['size_bytes'] / 2**20:.0f} MB)" if image else
+        record = s.serving
+        print(f"  smoke test: {'passed' if record.smoke_passed else 'FAILED'} "
+              f"(single p50 {record.smoke_test['single_ms'].get('p50', '?')} ms)")
+        print(f"  production model: {record.version}" if s.promoted else f"  candidate {record.version} NOT promoted")
+        print(f"  image: {record.image.ref} ({record.image.size_bytes / 2**20:.0f} MB)" if record.image else
               "  image: none built (BATCH_TRAINING_IMAGE_BUILDER=buildah or docker builds one)")
-        print(f"  bundle: {s.serving['bundle']['path']}")
+        print(f"  bundle: {record.bundle_path}")
         print(f"  serve it: .venv/bin/batch-training serve --spec {name}   (http://127.0.0.1:8080/predict)")
     if s.model_path:
         print(f"  model: {s.model_path}")

@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_failures(args: argparse.Namespace) -> int:
     from batch_training.cli import local_runner
-    from batch_training.registry.ledger import Ledger, format_failures
+    from batch_training.operations.ledger import Ledger, format_failures
     from batch_training.spec import load_specs
 
     local_runner(load_specs(get_settings().spec_dir))  # failed runs not yet recorded are recorded first
@@ -65,7 +65,7 @@ def cmd_failures(args: argparse.Namespace) -> int:
 def cmd_rekick(args: argparse.Namespace) -> int:
     from batch_training.cli import local_runner
     from batch_training.defs.runner import rekick
-    from batch_training.registry.ledger import Ledger
+    from batch_training.operations.ledger import Ledger
     from batch_training.spec import load_specs
 
     if bool(args.all) == bool(args.ids):
@@ -84,7 +84,7 @@ def cmd_rekick(args: argparse.Namespace) -> int:
 
 
 def cmd_ignore(args: argparse.Namespace) -> int:
-    from batch_training.registry.ledger import Ledger
+    from batch_training.operations.ledger import Ledger
 
     with Ledger(_registry_url()) as book:
         entry = book.ignore(args.id, args.reason)

@@ -1,4 +1,6 @@
-"""The code location: Definitions built from the training specs and ``defs/``.
+"""The code location: Definitions built from the training specs (``batch_training/specs`` or
+$BATCH_TRAINING_SPEC_DIR) and the TrainingPipeline components of the dg defs folder
+``batch_training/pipelines`` (how they combine: ``defs/project.py``).
 
 Built lazily by Dagster's loader (``@dg.definitions``), so the environment is read when the code
 location loads, not when this module is imported.
@@ -6,12 +8,10 @@ location loads, not when this module is imported.
 
 import dagster as dg
 
-from batch_training.defs import build_defs
+from batch_training.defs.project import build_project_defs
 from batch_training.settings import get_settings
-from batch_training.spec import load_specs
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    settings = get_settings()
-    return build_defs(load_specs(settings.spec_dir), settings)
+    return build_project_defs(get_settings())

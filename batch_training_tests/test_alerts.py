@@ -113,11 +113,21 @@ def test_webhook_retries_after_a_server_error(hook, caplog):
     assert_no_secret(caplog.text)
 
 
-def test_webhook_honours_retry_after_on_429(hook):
-    hook.statuses = [429]
-    hook.headers[429] = {"Retry-After": "0"}
-    WebhookAlertSink(hook.url, retries=1, backoff_s=60).send(ALERT)  # a 60 s backoff would time the test out
-    assert len(hook.requests) == 2
+def test_webhook_honours_retry_after_on_429(hook, monkeypatch):
+    from batch_training.operations import alerts as alerts_module
+
+    waits: list[float] = []
+    monkeypatch.setattr(alerts_module.time, "sleep", waits.append)  # the waits, recorded instead of slept
+    hook.statuses = [429, 429]
+    hook.headers[429] = {"Retry-After": "7"}
+    WebhookAlertSink(hook.url, retries=2, backoff_s=60).send(ALERT)
+    assert len(hook.requests) == 3
+    assert waits == [7.0, 7.0]  # the server's Retry-After, not the sink's own 60 s backoff
+    hook.requests.clear()
+    hook.statuses, hook.headers[429] = [429], {"Retry-After": "3600"}
+    waits.clear()
+    WebhookAlertSink(hook.url, retries=1, backoff_s=60).send(ALERT)
+    assert waits == [alerts_module.MAX_RETRY_AFTER_S]  # capped
 
 
 def test_webhook_gives_up_without_showing_the_url(hook, caplog):

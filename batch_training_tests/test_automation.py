@@ -190,7 +190,7 @@ def test_source_freshness_skips_a_bounded_data_set_and_is_not_part_of_ingest(def
 def test_a_failure_in_an_implicit_asset_job_is_recovered_through_the_named_job(tmp_path):
     """A run launched from the asset graph (not the ingest job) that fails transiently is still
     recorded and relaunched, through the spec's ingest job."""
-    from batch_training.registry.ledger import Ledger
+    from batch_training.operations.ledger import Ledger
     from batch_training.sample.seed import SeedOptions, seed_warehouse
     from batch_training_tests.support.automation import Daemon
 

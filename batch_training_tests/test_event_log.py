@@ -12,7 +12,7 @@ from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
 from dagster._core.test_utils import instance_for_test
 
 from batch_training.defs.event_log import BatchingSqliteEventLogStorage
-from batch_training.registry.ledger import Ledger
+from batch_training.operations.ledger import Ledger
 from batch_training.sample.seed import SeedOptions, seed_warehouse
 from batch_training.settings import DAGSTER_EVENT_ENV
 from batch_training.warehouse import open_warehouse

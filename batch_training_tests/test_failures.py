@@ -17,7 +17,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from batch_training.registry.ledger import Ledger
+from batch_training.operations.ledger import Ledger
 from batch_training.sample.seed import SeedOptions, seed_warehouse
 from batch_training.spec import load_specs
 from batch_training.warehouse import open_warehouse

@@ -28,14 +28,22 @@ def world(tmp_path_factory):
     return spec, defs, instance, PartitionStore(root / "data"), registry_url
 
 
+@pytest.fixture(scope="module")
+def first(world):
+    """The first candidate, trained, bundled and promoted: the champion every other test starts from
+    (a fixture, so no test depends on another having run before it)."""
+    spec, defs, instance, _, _ = world
+    return run_training(defs, spec, AS_OF, instance)
+
+
 def production(registry_url: str, spec: str):
     with Registry(registry_url) as reg:
         return reg.production(spec)
 
 
-def test_candidate_is_bundled_smoke_tested_and_promoted_with_lineage(world):
+def test_candidate_is_bundled_smoke_tested_and_promoted_with_lineage(world, first):
     spec, defs, instance, store, registry_url = world
-    result = run_training(defs, spec, AS_OF, instance)
+    result = first
     assert result.success, [e.event_specific_data.error.message for e in result.get_step_failure_events()]
 
     smoke = check_evaluations(result)["server_image:smoke_test"]
@@ -55,7 +63,7 @@ def test_candidate_is_bundled_smoke_tested_and_promoted_with_lineage(world):
         json.loads((store.artifact_dir(spec.name, "evaluation_report", AS_OF) / "report.json").read_text())["candidate"]["mae"])
 
 
-def test_the_champion_feeds_the_next_gate(world):
+def test_the_champion_feeds_the_next_gate(world, first):
     spec, defs, instance, store, registry_url = world
     champion = production(registry_url, spec.name)
     assert champion is not None
@@ -67,7 +75,7 @@ def test_the_champion_feeds_the_next_gate(world):
     assert report["slice_reference"] == "champion"
 
 
-def test_failed_smoke_test_blocks_promotion(world, monkeypatch):
+def test_failed_smoke_test_blocks_promotion(world, first, monkeypatch):
     spec, defs, instance, store, registry_url = world
     before = production(registry_url, spec.name)
     real = image_module.smoke_test
@@ -82,7 +90,7 @@ def test_failed_smoke_test_blocks_promotion(world, monkeypatch):
     assert production(registry_url, spec.name).version == before.version
 
 
-def test_rejected_candidate_never_reaches_the_registry_and_rollback_restores(world):
+def test_rejected_candidate_never_reaches_the_registry_and_rollback_restores(world, first):
     spec, defs, instance, store, registry_url = world
     before = production(registry_url, spec.name)
     blocked = run_training(defs, spec, AS_OF, instance, epochs=0)

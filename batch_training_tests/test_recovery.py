@@ -11,7 +11,7 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
-from batch_training.registry.ledger import Ledger
+from batch_training.operations.ledger import Ledger
 from batch_training.sample.seed import SeedOptions, seed_warehouse
 from batch_training_tests.support.automation import Daemon, automation_defs, make_settings
 from batch_training_tests.support.dagster_run import check_evaluations

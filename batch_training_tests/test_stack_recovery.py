@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from batch_training.ops import procs, stack, stack_postgres
-from batch_training.registry.ledger import Ledger
+from batch_training.operations.ledger import Ledger
 from batch_training_tests.support import browser as api
 from batch_training_tests.support import stack as support_stack
 

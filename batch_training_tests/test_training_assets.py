@@ -73,6 +73,18 @@ def test_chain_materializes_with_lineage_of_its_exact_days(small_flights, ingest
     assert set(report["slices"]) == {"origin", "carrier"}
     gate = check_evaluations(result)["evaluation_report:gate"]
     assert gate.passed == report["gate"]["passed"]
+    # the metadata the UI renders: the checkpoint's URI, the metrics as numbers it plots over partitions
+    mats = {m.asset_key.path[-1]: m.materialization.metadata for m in result.get_asset_materialization_events()}
+    model_pt = store.artifact_dir("flights_delay", "trained_model", AS_OF) / "model.pt"
+    assert mats["trained_model"]["dagster/uri"].value == model_pt.resolve().as_uri()
+    assert isinstance(mats["trained_model"]["best_valid_loss"], dg.FloatMetadataValue)
+    for name in ("candidate_mae", "naive_mae", "constant_mae"):
+        assert isinstance(mats["evaluation_report"][name], dg.FloatMetadataValue), name
+    assert mats["evaluation_report"]["candidate_mae"].value == pytest.approx(report["candidate"]["mae"])
+    if gate.passed:  # built and promoted: both point at the served bundle (no image builder here)
+        bundle = (store.artifact_dir("flights_delay", "server_image", AS_OF) / "bundle").resolve().as_uri()
+        assert mats["server_image"]["dagster/uri"].value == bundle
+        assert mats["production_model"]["dagster/uri"].value == bundle
 
     # the asset graph knows the window: as-of D depends on exactly the cleansed days D-28..D-1
     dep = defs.resolve_assets_def(dg.AssetKey(["flights_delay", "training_dataset"]))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
@@ -15,69 +17,103 @@ from batch_training.defs.automation.schedule import build_daily_schedule, build_
 from batch_training.defs.boundary import StepRetries
 from batch_training.defs.ingest import build_ingest_defs, ingest_job_name
 from batch_training.defs.partitions import daily_partitions
+from batch_training.defs.references import with_code_references
 from batch_training.defs.resources import resources_for
 from batch_training.defs.training import build_training_defs, train_job_name
 from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.settings import Settings
-from batch_training.spec import TrainingSpec
+from batch_training.spec import SpecError, TrainingSpec
 
 
 @dataclass
 class _Built:
-    parts: list[dg.Definitions] = field(default_factory=list)
+    specs: dict[str, dg.Definitions] = field(default_factory=dict)  # each spec's own definitions
     plans: list[JobPlan] = field(default_factory=list)
     jobs: list = field(default_factory=list)
 
 
-def _build(specs: list[TrainingSpec], settings: Settings) -> _Built:
-    # Deliberate use of preview/beta APIs: partitioned asset checks (so a single-day run records its
-    # check per partition) and BackfillPolicy.single_run (a year backfill is one run).
+def _statuses(settings: Settings) -> tuple[dg.DefaultScheduleStatus, dg.DefaultSensorStatus]:
     on = settings.environment == "production"  # schedules and sensors are off locally until turned on
-    schedule_status = dg.DefaultScheduleStatus.RUNNING if on else dg.DefaultScheduleStatus.STOPPED
-    sensor_status = dg.DefaultSensorStatus.RUNNING if on else dg.DefaultSensorStatus.STOPPED
+    return (dg.DefaultScheduleStatus.RUNNING if on else dg.DefaultScheduleStatus.STOPPED,
+            dg.DefaultSensorStatus.RUNNING if on else dg.DefaultSensorStatus.STOPPED)
+
+
+def _build_spec(spec: TrainingSpec, settings: Settings, retries: StepRetries, built: _Built) -> list[dg.Definitions]:
+    """One spec's parts; its jobs and their plans are added to ``built`` (the recovery sensor's)."""
+    schedule_status, sensor_status = _statuses(settings)
+    ingest = build_ingest_defs(spec, retries)
+    ingest_job = ingest.jobs[0]
+    source_fresh, source_job, source_schedule = build_source_freshness(spec, settings, schedule_status)
+    parts = [ingest, dg.Definitions(asset_checks=[source_fresh], jobs=[source_job], schedules=[source_schedule])]
+    built.plans.append(plan_of(spec.name, ingest_job_name(spec), ingest, daily_partitions(spec)))
+    built.jobs.append(ingest_job)
+    if not spec.trainable:
+        return parts + [dg.Definitions(schedules=[build_daily_schedule(spec, ingest_job, schedule_status)])]
+    training = build_training_defs(spec, retries)
+    train_job = training.jobs[0]
+    parts.append(training)
+    built.plans.append(plan_of(spec.name, train_job_name(spec), training, as_of_partitions(spec)))
+    built.jobs.append(train_job)
+    monitoring = build_monitoring_defs(spec, settings)
+    monitor_job = monitoring.jobs[0]
+    parts.append(monitoring)
+    built.plans.append(plan_of(spec.name, monitor_job_name(spec), monitoring, daily_partitions(spec)))
+    built.jobs.append(monitor_job)
+    fresh, fresh_job, fresh_schedule = build_freshness(spec, settings, schedule_status)
+    parts.append(dg.Definitions(
+        asset_checks=[fresh], jobs=[fresh_job],
+        schedules=[build_daily_schedule(spec, ingest_job, schedule_status), fresh_schedule],
+        sensors=[build_train_after_ingest(spec, ingest_job, train_job, sensor_status),
+                 build_monitor_after_ingest(spec, ingest_job, monitor_job, sensor_status),
+                 build_retrain_on_drift(spec, monitor_job, train_job, sensor_status)],
+    ))
+    return parts
+
+
+def _build(specs: list[TrainingSpec], settings: Settings, spec_files: Mapping[str, Path] | None = None) -> _Built:
+    # Deliberate use of preview/beta APIs: partitioned asset checks (so a single-day run records its
+    # check per partition), BackfillPolicy.single_run (a year backfill is one run) and source code
+    # references.
     retries = StepRetries.from_settings(settings)
     built = _Built()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)
         warnings.simplefilter("ignore", dg.BetaWarning)
         for spec in specs:
-            ingest = build_ingest_defs(spec, retries)
-            ingest_job = ingest.jobs[0]
-            source_fresh, source_job, source_schedule = build_source_freshness(spec, settings, schedule_status)
-            built.parts += [ingest, dg.Definitions(asset_checks=[source_fresh], jobs=[source_job],
-                                                   schedules=[source_schedule])]
-            built.plans.append(plan_of(spec.name, ingest_job_name(spec), ingest, daily_partitions(spec)))
-            built.jobs.append(ingest_job)
-            if not spec.trainable:
-                built.parts.append(dg.Definitions(schedules=[build_daily_schedule(spec, ingest_job, schedule_status)]))
-                continue
-            training = build_training_defs(spec, retries)
-            train_job = training.jobs[0]
-            built.parts.append(training)
-            built.plans.append(plan_of(spec.name, train_job_name(spec), training, as_of_partitions(spec)))
-            built.jobs.append(train_job)
-            monitoring = build_monitoring_defs(spec, settings)
-            monitor_job = monitoring.jobs[0]
-            built.parts.append(monitoring)
-            built.plans.append(plan_of(spec.name, monitor_job_name(spec), monitoring, daily_partitions(spec)))
-            built.jobs.append(monitor_job)
-            fresh, fresh_job, fresh_schedule = build_freshness(spec, settings, schedule_status)
-            built.parts.append(dg.Definitions(
-                asset_checks=[fresh], jobs=[fresh_job],
-                schedules=[build_daily_schedule(spec, ingest_job, schedule_status), fresh_schedule],
-                sensors=[build_train_after_ingest(spec, ingest_job, train_job, sensor_status),
-                         build_monitor_after_ingest(spec, ingest_job, monitor_job, sensor_status),
-                         build_retrain_on_drift(spec, monitor_job, train_job, sensor_status)],
-            ))
-        built.parts.append(dg.Definitions(sensors=[build_recovery_sensor(built.plans, built.jobs, settings, sensor_status)]))
+            if spec.name in built.specs:
+                raise SpecError(f"two specs are named {spec.name!r}: spec names must be unique")
+            parts = _build_spec(spec, settings, retries, built)
+            built.specs[spec.name] = with_code_references(dg.Definitions.merge(*parts), (spec_files or {}).get(spec.name))
     return built
 
 
-def build_defs(specs: list[TrainingSpec], settings: Settings, resources: dict | None = None) -> dg.Definitions:
-    """Everything of the specs; ``resources`` replaces the environment's (tests, tools)."""
-    built = _build(specs, settings)
+def _recovery(built: _Built, settings: Settings, jobs_elsewhere: dg.Definitions | None = None) -> dg.Definitions:
+    """The one recovery sensor, over the jobs of every spec built. A job built elsewhere (by a
+    component) is targeted as that very object: Dagster refuses two job objects of one name."""
+    elsewhere = {job.name: job for job in (jobs_elsewhere.jobs or [] if jobs_elsewhere else [])}
+    jobs = [elsewhere.get(job.name, job) for job in built.jobs]
+    return dg.Definitions(sensors=[build_recovery_sensor(built.plans, jobs, settings, _statuses(settings)[1])])
+
+
+def build_defs(specs: list[TrainingSpec], settings: Settings, resources: dict | None = None, *,
+               spec_files: Mapping[str, Path] | None = None, component_specs: Sequence[TrainingSpec] = (),
+               component_defs: dg.Definitions | None = None) -> dg.Definitions:
+    """Everything of the specs; ``resources`` replaces the environment's (tests, tools).
+
+    ``spec_files``: the YAML file of a spec by name, for its assets' code references.
+    ``component_specs``: specs whose own definitions were built elsewhere, into ``component_defs``
+    (the TrainingPipeline components of the defs folder, each by ``build_pipeline_defs``): those
+    definitions join, with their jobs watched by the one recovery sensor too."""
+    built = _build([*specs, *component_specs], settings, spec_files)
     resources = resources if resources is not None else resources_for(settings)
-    return dg.Definitions.merge(*built.parts, dg.Definitions(resources=resources))
+    return dg.Definitions.merge(*(built.specs[s.name] for s in specs), *([component_defs] if component_defs else []),
+                                _recovery(built, settings, component_defs), dg.Definitions(resources=resources))
+
+
+def build_pipeline_defs(spec: TrainingSpec, settings: Settings, spec_file: Path | None = None) -> dg.Definitions:
+    """One spec's own definitions (assets, checks, jobs, schedules, its sensors) without what spans
+    specs (the resources, the recovery sensor): what a TrainingPipeline component builds."""
+    return _build([spec], settings, {spec.name: spec_file} if spec_file else None).specs[spec.name]
 
 
 def build_plans(specs: list[TrainingSpec], settings: Settings) -> list[JobPlan]:

@@ -52,7 +52,7 @@ class LedgerResource(dg.ConfigurableResource):
     url: str
 
     def open(self):
-        from batch_training.registry.ledger import Ledger
+        from batch_training.operations.ledger import Ledger
 
         return Ledger(self.url)
 

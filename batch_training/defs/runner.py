@@ -21,13 +21,14 @@ from batch_training.defs import build_defs, build_plans
 from batch_training.defs.automation.plans import JobPlan, plan_for
 from batch_training.defs.automation.reaper import process_tags, reap_dead_runs
 from batch_training.defs.automation.record import Recorded, record_failed_run
-from batch_training.defs.automation.recovery import CONTINUED
 from batch_training.defs.summaries import CheckOutcome, check_outcomes, failure_text, materialized_days
+from batch_training.evaluation.record import EvaluationReport
 from batch_training.operations import tags
 from batch_training.operations.alerts import alert_sink
-from batch_training.operations.planner import contiguous_ranges
-from batch_training.registry.ledger import Ledger
+from batch_training.operations.planner import awaits_retry, plan_continuations, plan_rekick
+from batch_training.operations.ledger import Ledger
 from batch_training.settings import DAGSTER_EVENT_ENV, Settings, alert_webhook_url, registry_url
+from batch_training.serving.record import ImageRecord
 from batch_training.spec import TrainingSpec
 from batch_training.storage import write_text_atomic
 
@@ -145,14 +146,9 @@ class LocalRunner:
         if not recorded.continue_days:
             return []
         plan = self.by_job[recorded.run.job]
-        selection = plan.after(dg.AssetKey.from_user_string(recorded.run.asset))
-        self.instance.add_run_tags(recorded.run.run_id, {CONTINUED: "true"})
-        out = []
-        for first, end in contiguous_ranges(recorded.continue_days):
-            run_tags = {tags.TRIGGER: "continuation", tags.CONTINUES: recorded.run.run_id,
-                        tags.RANGE_START: first, tags.RANGE_END: end}
-            out.append(self.summarize(self.execute(plan.job, run_tags, selection=selection), spec))
-        return out
+        planned = plan_continuations(recorded.run, recorded.continue_days, {})
+        self.instance.add_run_tags(recorded.run.run_id, {tags.CONTINUED: "true"})
+        return [self.summarize(self.execute(c.job, c.tags, selection=plan.selection(c)), spec) for c in planned]
 
     def settle(self) -> list[str]:
         """Before anything else: runs of this host whose process is gone are marked failed, and every
@@ -165,7 +161,7 @@ class LocalRunner:
                                                              cursor=cursor, ascending=True)
             for record in changes.records:
                 run = self.instance.get_run_by_id(record.event_log_entry.run_id)
-                if run is not None and run.tags.get(tags.WILL_RETRY) != "true":
+                if run is not None and not awaits_retry(run.tags):
                     self.record(run.run_id)
             if not changes.records or not changes.cursor:
                 break
@@ -233,12 +229,12 @@ class TrainSummary:
     run_id: str
     success: bool
     as_of: str
-    report: dict | None
+    report: EvaluationReport | None
     report_path: Path | None
     model_path: Path | None
     gate: str
     failure: str | None = None
-    serving: dict | None = None
+    serving: ImageRecord | None = None
     promoted: bool = False
     recorded: list[Recorded] = field(default_factory=list)
 
@@ -246,29 +242,24 @@ class TrainSummary:
 def run_training(runner: LocalRunner, spec: TrainingSpec, as_of: str, epochs: int | None = None,
                  override_reason: str = "") -> TrainSummary:
     """Materialize the training chain of one as-of day as one run."""
-    import json
-
     from batch_training.defs.training import train_job_name
-    from batch_training.storage import PartitionStore
+    from batch_training.storage import AsOfArtifacts, PartitionStore
 
     run_config = {**QUIET, "ops": {
         f"{spec.name}__trained_model": {"config": {"epochs": epochs}},
         f"{spec.name}__evaluation_report": {"config": {"gate_override_reason": override_reason}},
     }}
     result = runner.execute(train_job_name(spec), {}, partition_key=as_of, run_config=run_config)
-    store = PartitionStore(runner.settings.data_dir)
-    report_dir = store.artifact_dir(spec.name, "evaluation_report", as_of)
-    model_path = store.artifact_dir(spec.name, "trained_model", as_of) / "model.pt"
-    report = json.loads((report_dir / "report.json").read_text()) if (report_dir / "report.json").exists() else None
+    artifacts = AsOfArtifacts.of(PartitionStore(runner.settings.data_dir), spec.name, as_of)
+    report = EvaluationReport.read(artifacts.report_json) if artifacts.report_json.exists() else None
     gate = "not evaluated"
     for evaluation in result.get_asset_check_evaluations():
         if evaluation.check_name == "gate":
             gate = "passed" if evaluation.passed else f"FAILED: {evaluation.description}"
     made = materialized_days(result)
-    image_json = store.artifact_dir(spec.name, "server_image", as_of) / "image.json"
-    serving = json.loads(image_json.read_text()) if "server_image" in made else None
-    summary = TrainSummary(result.run_id, result.success, as_of, report, report_dir / "report.md" if report else None,
-                           model_path if model_path.exists() else None, gate,
+    serving = ImageRecord.read(artifacts.image_record) if "server_image" in made else None
+    summary = TrainSummary(result.run_id, result.success, as_of, report, artifacts.report_md if report else None,
+                           artifacts.checkpoint if artifacts.checkpoint.exists() else None, gate,
                            None if result.success else failure_text(result), serving, "production_model" in made)
     if not result.success:
         summary.recorded = runner.record(result.run_id)
@@ -279,24 +270,12 @@ def rekick(runner: LocalRunner, ids: list[int], reason: str = "rekicked by an op
     """Run again, in this process, the partitions of these ledger entries: one run per job, failed
     asset and contiguous range (from the failed asset on). Entries are marked rekicked with the run,
     resolved when it succeeds, and recorded again when it fails."""
-    from batch_training.operations.planner import plan_relaunches
-
     results = []
     with Ledger(runner.ledger_url) as book:
         entries = [book.get(i) for i in ids]
-        for entry in entries:
-            if entry.status not in ("open", "rekicked"):
-                raise ValueError(f"ledger entry {entry.id} is {entry.status}; only open entries can be rekicked")
-        for relaunch in plan_relaunches(entries):
-            plan = runner.by_job[relaunch.job]
-            selection = plan.relaunch_selection(relaunch.assets, relaunch.from_start)
-            run_tags = {tags.TRIGGER: "rekick", tags.LEDGER_IDS: ",".join(map(str, relaunch.ledger_ids)),
-                        tags.ATTEMPT: str(relaunch.attempt)}
-            if relaunch.first == relaunch.last:
-                result = runner.execute(relaunch.job, run_tags, partition_key=relaunch.first, selection=selection)
-            else:
-                run_tags |= {tags.RANGE_START: relaunch.first, tags.RANGE_END: relaunch.last}
-                result = runner.execute(relaunch.job, run_tags, selection=selection)
+        for relaunch in plan_rekick(entries):
+            result = runner.execute(relaunch.job, relaunch.tags, partition_key=relaunch.partition_key,
+                                    selection=runner.by_job[relaunch.job].selection(relaunch))
             book.mark_rekicked(list(relaunch.ledger_ids), result.run_id)
             if result.success:
                 for entry in entries:

@@ -99,7 +99,7 @@ def dockerfile(spec_name: str, version: str) -> str:
     (``python -m server`` defaults to 127.0.0.1). It runs as an unprivileged user (uid 10001).
 
     ``BASE_IMAGE`` is any image with Python >= 3.11 and its ``venv`` module (python:3.11-slim, or a
-    debootstrapped Debian bookworm with python3-venv, DESIGN.md). The libraries go into a venv, which
+    debootstrapped Debian bookworm with python3-venv: ``make serving-base``). The libraries go into a venv, which
     also sidesteps Debian's "externally managed" system Python. A ``wheels/`` folder added to the
     build context makes the install offline (``--no-index``) where no package index is reachable.
     """

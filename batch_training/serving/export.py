@@ -1,7 +1,7 @@
 """Export a checkpoint's model to ONNX and prove the file computes what PyTorch computes.
 
 The legacy TorchScript exporter (``dynamo=False``) is used on purpose: for this small MLP it takes a
-fraction of a second and needs no ``onnxscript`` (DESIGN.md, "Known to work"). Its deprecation
+fraction of a second and needs no ``onnxscript`` (the dynamo exporter does, and is slower here). Its deprecation
 warning is silenced here, once, so it does not drown every materialization's log.
 
 Inputs with no columns: a graph input of shape ``[batch, 0]`` is awkward (the TorchScript exporter

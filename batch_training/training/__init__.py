@@ -1,4 +1,4 @@
-"""Model, training loop and checkpoints: plain Python and PyTorch, never Dagster (DESIGN.md, Layers)."""
+"""Model, training loop and checkpoints: plain Python and PyTorch, never Dagster (ARCHITECTURE.md, layers)."""
 
 from .checkpoint import FORMAT, Checkpoint, CheckpointError, build_model, file_sha256, load_checkpoint, save_checkpoint
 from .model import EnsembleNet, ModelConfig, TabularNet, embedding_size, model_for

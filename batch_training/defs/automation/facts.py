@@ -7,6 +7,7 @@ import dagster as dg
 from dagster import DagsterEventType
 
 from batch_training.errors import DATA, GATE, TRANSIENT
+from batch_training.operations import tags
 from batch_training.operations.classify import HINT_KEY, classify_record, summary
 from batch_training.operations.planner import FailedRun
 from batch_training.defs.automation.plans import JobPlan, planned_partitions
@@ -47,7 +48,7 @@ def _error_days(evaluations: list, run: dg.DagsterRun) -> dict[str, str]:
             for day, cause in (errors.value or {}).items():
                 days.setdefault(day, f"{evaluation.check_name}: {cause}")
         else:
-            day = evaluation.partition or run.tags.get("dagster/partition")
+            day = evaluation.partition or run.tags.get(tags.PARTITION)
             if day:
                 days.setdefault(day, f"{evaluation.check_name}: {evaluation.description or 'failed'}")
     return days

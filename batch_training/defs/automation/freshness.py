@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from batch_training.defs.automation.record import run_url, send
 from batch_training.defs.resources import AlertsResource, RegistryResource, WarehouseResource
 from batch_training.operations.alerts import Alert
+from batch_training.operations.recording import run_url, send
 from batch_training.settings import Settings
 from batch_training.spec import TrainingSpec
 from batch_training.warehouse.extract import newest_day

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from batch_training.operations import tags
+from batch_training.operations.planner import FROM_ASSETS, WHOLE_JOB, Continuation, Relaunch
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,13 @@ class JobPlan:
         """This asset's step and what depends on it (what its failure skipped)."""
         return [key for key in self.assets if key in set(self._step_keys(asset)) | set(self.after(asset))]
 
-    def relaunch_selection(self, assets: tuple[str, ...], from_start: bool) -> list[dg.AssetKey]:
-        """What a relaunch of failures of ``assets`` runs: the whole job, or from those assets on."""
-        if from_start:
+    def selection(self, planned: Relaunch | Continuation) -> list[dg.AssetKey]:
+        """What a planned run selects of this job (its ``scope``): the whole job, the planned assets'
+        steps and what depends on them (a relaunch), or only what depends on them (a continuation)."""
+        if planned.scope == WHOLE_JOB:
             return self.assets
-        wanted = {key for a in assets for key in self.from_asset(dg.AssetKey.from_user_string(a))}
+        reach = self.from_asset if planned.scope == FROM_ASSETS else self.after
+        wanted = {key for a in planned.assets for key in reach(dg.AssetKey.from_user_string(a))}
         return [key for key in self.assets if key in wanted]
 
     @property

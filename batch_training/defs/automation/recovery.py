@@ -13,6 +13,10 @@ Each tick:
 
 The cursor (kept by Dagster across daemon restarts) only moves when a tick completes, so a tick that
 dies is done again: recording is idempotent, and relaunches and continuations carry run keys.
+
+Here is only Dagster's side: reading runs and materializations, and turning the runs the core plans
+(``operations.planner``: relaunches and continuations with their tags and run keys) into
+``RunRequest``s; what to record, resolve, relaunch and continue is decided there.
 """
 
 import datetime as dt
@@ -26,10 +30,12 @@ from batch_training.defs.automation.record import record_failed_run
 from batch_training.defs.resources import AlertsResource, LedgerResource
 from batch_training.errors import TRANSIENT
 from batch_training.operations import failpoints, tags
-from batch_training.operations.planner import Relaunch, budget_left, contiguous_ranges, plan_relaunches
+from batch_training.operations.ledger import Ledger
+from batch_training.operations.ledger_schema import ACTIVE
+from batch_training.operations.planner import (
+    Continuation, Relaunch, awaits_retry, by_relaunch_key, plan_continuations, plan_due, plan_relaunches, resolves,
+)
 from batch_training.settings import Settings
-
-CONTINUED = "batch_training/continued"  # set on a failed run whose held-back days were run in process
 
 
 def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, status: dg.DefaultSensorStatus):
@@ -56,16 +62,16 @@ def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, 
                                                         cursor=context.cursor, ascending=True)
             for record in changes.records:
                 run = instance.get_run_by_id(record.event_log_entry.run_id)
-                if run is None or run.tags.get(tags.WILL_RETRY) == "true":
-                    continue
-                plan = plan_for(instance, run, by_job)
+                plan = plan_for(instance, run, by_job) if run is not None and not awaits_retry(run.tags) else None
                 if plan is None:
                     continue
                 for recorded in record_failed_run(instance, run, plan, book, sink, settings, now, log=context.log):
-                    if recorded.continue_days and run.tags.get(CONTINUED) != "true":
-                        requests += continuations(plan, run, recorded.run.asset, recorded.continue_days)
+                    requests += [run_request(c, plan) for c in
+                                 plan_continuations(recorded.run, recorded.continue_days, run.tags)]
             resolve(instance, book)
-            requests += relaunch_due(book, by_job, settings, now)
+            for relaunch in plan_due(book.due(now, TRANSIENT), settings.relaunch_budget, by_job):
+                book.request_relaunch(relaunch.ledger_ids, relaunch.key, now)
+                requests.append(run_request(relaunch, by_job[relaunch.job]))
         if requests:
             failpoints.reach("recovery.before_requests_return")  # a test kills the daemon here
         return dg.SensorResult(run_requests=requests, cursor=changes.cursor or context.cursor)
@@ -73,19 +79,10 @@ def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, 
     return recovery
 
 
-def range_tags(first: str, last: str) -> dict[str, str]:
-    return {tags.RANGE_START: first, tags.RANGE_END: last}
-
-
-def continuations(plan: JobPlan, run: dg.DagsterRun, failed_asset: str, days: tuple[str, ...]) -> list[dg.RunRequest]:
-    """Run the steps after the failed one for the days that passed (one run per contiguous range)."""
-    selection = plan.after(dg.AssetKey.from_user_string(failed_asset))
-    out = []
-    for first, last in contiguous_ranges(days):
-        run_tags = {tags.TRIGGER: "continuation", tags.CONTINUES: run.run_id, **range_tags(first, last)}
-        out.append(dg.RunRequest(run_key=f"continue-{run.run_id}-{failed_asset}-{first}-{last}", job_name=plan.job,
-                                 asset_selection=selection, tags=run_tags))
-    return out
+def run_request(planned: Relaunch | Continuation, plan: JobPlan) -> dg.RunRequest:
+    """A planned run as the sensor asks for it: the plan's key is the run key."""
+    return dg.RunRequest(run_key=planned.key, job_name=planned.job, asset_selection=plan.selection(planned),
+                         partition_key=planned.partition_key, tags=planned.tags)
 
 
 def _failed_at(instance: dg.DagsterInstance, entry) -> float:
@@ -95,29 +92,17 @@ def _failed_at(instance: dg.DagsterInstance, entry) -> float:
     return started or record.create_timestamp.timestamp() if record is not None else entry.created_at.timestamp()
 
 
-def resolve(instance: dg.DagsterInstance, book) -> None:
-    """Entries whose partition materialized in a successful run after their latest failure are resolved
-    (a blocked materialization, recorded before its check failed, belongs to a failed run)."""
-    for entry in book.list(status=("open", "rekicked")):
+def resolve(instance: dg.DagsterInstance, book: Ledger) -> None:
+    """Entries whose partition has since materialized in a successful run are resolved."""
+    for entry in book.list(status=ACTIVE):
         key = dg.AssetKey.from_user_string(entry.asset)
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=key, asset_partitions=[entry.partition]), limit=1, ascending=False).records
-        if not records or records[0].run_id in entry.failed_runs or records[0].timestamp <= _failed_at(instance, entry):
+        if not records or not resolves(entry, records[0].run_id, records[0].timestamp, _failed_at(instance, entry)):
             continue
         run = instance.get_run_by_id(records[0].run_id)
         if run is not None and run.status == dg.DagsterRunStatus.SUCCESS:
             book.resolve(spec=entry.spec, asset=entry.asset, partition=entry.partition, run_id=run.run_id)
-
-
-def request_for(relaunch: Relaunch, plan: JobPlan) -> dg.RunRequest:
-    selection = plan.relaunch_selection(relaunch.assets, relaunch.from_start)
-    run_tags = {tags.TRIGGER: "recovery", tags.LEDGER_IDS: ",".join(map(str, relaunch.ledger_ids)),
-                tags.ATTEMPT: str(relaunch.attempt), tags.RELAUNCH: relaunch.key}
-    if relaunch.first == relaunch.last:
-        return dg.RunRequest(run_key=relaunch.key, job_name=relaunch.job, asset_selection=selection,
-                             partition_key=relaunch.first, tags=run_tags)
-    return dg.RunRequest(run_key=relaunch.key, job_name=relaunch.job, asset_selection=selection,
-                         tags={**run_tags, **range_tags(relaunch.first, relaunch.last)})
 
 
 def _run_of(instance: dg.DagsterInstance, key: str) -> dg.DagsterRun | None:
@@ -125,13 +110,10 @@ def _run_of(instance: dg.DagsterInstance, key: str) -> dg.DagsterRun | None:
     return records[0].dagster_run if records else None
 
 
-def confirm_pending(instance: dg.DagsterInstance, book, by_job: dict[str, JobPlan], log) -> list[dg.RunRequest]:
+def confirm_pending(instance: dg.DagsterInstance, book: Ledger, by_job: dict[str, JobPlan], log) -> list[dg.RunRequest]:
     """Pending relaunches whose run exists become re-kicked; the others are asked for again."""
     again = []
-    by_key: dict[str, list] = {}
-    for entry in book.pending():
-        by_key.setdefault(entry.relaunch_key, []).append(entry)
-    for key, entries in by_key.items():
+    for key, entries in by_relaunch_key(book.pending()).items():
         run = _run_of(instance, key)
         if run is not None:
             book.mark_rekicked([e.id for e in entries], run.run_id)
@@ -139,14 +121,5 @@ def confirm_pending(instance: dg.DagsterInstance, book, by_job: dict[str, JobPla
         for relaunch in plan_relaunches(entries):
             if relaunch.job in by_job:
                 log.warning(f"relaunch {key} was asked for but its run never appeared; asking again")
-                again.append(request_for(relaunch, by_job[relaunch.job]))
+                again.append(run_request(relaunch, by_job[relaunch.job]))
     return again
-
-
-def relaunch_due(book, by_job: dict[str, JobPlan], settings: Settings, now: dt.datetime) -> list[dg.RunRequest]:
-    due = [e for e in book.due(now, TRANSIENT) if budget_left(e.attempts, settings.relaunch_budget) and e.job in by_job]
-    requests = []
-    for relaunch in plan_relaunches(due):
-        book.request_relaunch(relaunch.ledger_ids, relaunch.key, now)
-        requests.append(request_for(relaunch, by_job[relaunch.job]))
-    return requests

@@ -18,7 +18,7 @@ from batch_training.operations import tags
 from batch_training.spec import TrainingSpec
 
 TRIGGER_TAG = tags.TRIGGER
-REASON_TAG = "batch_training/train_reason"
+REASON_TAG = tags.TRAIN_REASON
 
 
 def _in_range(spec: TrainingSpec, day: dt.date) -> bool:
@@ -72,7 +72,7 @@ def train_request(context, spec: TrainingSpec, train_job: str, as_of: str, trigg
                   drift_error_days: list[str] = ()):
     """A RunRequest for the training as of ``as_of``, or the SkipReason that says why not."""
     running = context.instance.get_run_records(dg.RunsFilter(job_name=train_job, statuses=_IN_FLIGHT,
-                                                             tags={"dagster/partition": as_of}), limit=1)
+                                                             tags={tags.PARTITION: as_of}), limit=1)
     if running:
         return dg.SkipReason(f"a training as of {as_of} is already queued or running ({running[0].dagster_run.run_id})")
     decision = training_decision(spec, artifacts.partitions(), registry, as_of, drift_error_days)
@@ -96,7 +96,7 @@ def build_train_after_ingest(spec: TrainingSpec, ingest_job, train_job, status: 
         run = context.dagster_run
         if run.tags.get(TRIGGER_TAG) not in ("daily", "recovery"):
             return dg.SkipReason("not a daily or recovery ingest")
-        last = run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_end")
+        last = run.tags.get(tags.PARTITION) or run.tags.get(tags.RANGE_END)
         if last is None:
             return dg.SkipReason("the ingest run has no partition")
         as_of = (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat()
@@ -128,7 +128,7 @@ def build_retrain_on_drift(spec: TrainingSpec, monitor_job, train_job, status: d
             evaluation = record.event_log_entry.dagster_event.event_specific_data
             if evaluation.asset_check_key == drift_check and not evaluation.passed:
                 errors += sorted((evaluation.metadata.get("errors").value or {}) if "errors" in evaluation.metadata
-                                 else [run.tags.get("dagster/partition")] if evaluation.severity == dg.AssetCheckSeverity.ERROR
+                                 else [run.tags.get(tags.PARTITION)] if evaluation.severity == dg.AssetCheckSeverity.ERROR
                                  else [])
         errors = [d for d in errors if d]
         if not errors:

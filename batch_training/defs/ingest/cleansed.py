@@ -12,6 +12,7 @@ from batch_training.defs.checks import check_result
 from batch_training.defs.days import RangeProgress
 from batch_training.defs.partitions import daily_partitions
 from batch_training.defs.resources import ArtifactStoreResource
+from batch_training.defs.schemas import COLUMN_SCHEMA, contract_schema, written_schema
 from batch_training.defs.tables import Table
 
 
@@ -29,6 +30,7 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
         group_name=name,
         specs=[
             dg.AssetSpec(cleansed_key, deps=[raw_key], kinds={"parquet"},
+                         metadata={COLUMN_SCHEMA: contract_schema(spec, "cleansed")},
                          description="Typed rows that meet the column contract; lossless repairs "
                                      "(whitespace, thousands separators) applied and counted."),
             dg.AssetSpec(quarantine_key, deps=[raw_key], kinds={"parquet"},
@@ -56,7 +58,8 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
                             for pk in context.partition_keys)
                 for pk, result in cleanse_days(raw_days, spec):
                     # sorted by value: the same DWH rows in any order give the same file and data version
-                    clean_path = store.write(name, table.stored("cleansed"), pk, canonical_order(result.clean))
+                    clean = canonical_order(result.clean)
+                    clean_path = store.write(name, table.stored("cleansed"), pk, clean)
                     quarantine_path = store.write(name, table.stored("quarantine"), pk, result.quarantine)
                     counts = {"rows_raw": result.rows_raw, "rows_clean": result.rows_clean,
                               "rows_quarantined": result.rows_quarantined, "rows_repaired": result.rows_repaired}
@@ -64,12 +67,15 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
                         totals[counter] += value
                     progress.record(cleansed_key, pk, {
                         **counts, "dagster/row_count": result.rows_clean,
+                        "dagster/partition_row_count": result.rows_clean,
+                        COLUMN_SCHEMA: written_schema(clean.schema, spec, "cleansed"),
                         "repairs": dg.MetadataValue.json(result.repairs),
                         "quarantine_reasons": dg.MetadataValue.json(result.reasons),
                         "path": dg.MetadataValue.path(str(clean_path)),
                     })
                     progress.record(quarantine_key, pk, {
                         "rows_quarantined": result.rows_quarantined, "dagster/row_count": result.rows_quarantined,
+                        "dagster/partition_row_count": result.rows_quarantined,
                         "reasons": dg.MetadataValue.json(result.reasons),
                         "preview": dg.MetadataValue.md(quarantine_preview(result.quarantine)),
                         "path": dg.MetadataValue.path(str(quarantine_path)),

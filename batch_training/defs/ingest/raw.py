@@ -11,6 +11,7 @@ from batch_training.defs.checks import check_result
 from batch_training.defs.days import RangeProgress
 from batch_training.defs.partitions import daily_partitions, day_of
 from batch_training.defs.resources import ArtifactStoreResource, WarehouseResource
+from batch_training.defs.schemas import COLUMN_SCHEMA, contract_schema, written_schema
 from batch_training.defs.tables import Table
 from batch_training.warehouse.extract import extract_chunks
 
@@ -30,6 +31,7 @@ def build_raw_asset(table: Table, retries: StepRetries | None = None) -> dg.Asse
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=name,
         kinds={"parquet"},
+        metadata={COLUMN_SCHEMA: contract_schema(spec, "raw")},
         description=f"Each day of DWH table `{source.table}` as the DWH holds it (all columns, untyped text "
                     f"stays text), split on `{source.partition_column}` by its local day in {source.timezone}.",
         check_specs=[
@@ -67,6 +69,8 @@ def build_raw_asset(table: Table, retries: StepRetries | None = None) -> dg.Asse
                         total += rows.num_rows
                         progress.record(key, pk, {
                             "rows": rows.num_rows, "dagster/row_count": rows.num_rows,
+                            "dagster/partition_row_count": rows.num_rows,
+                            COLUMN_SCHEMA: written_schema(rows.schema, spec, "raw"),
                             "dwh_rows": chunk.dwh_rows_of(day),
                             "path": dg.MetadataValue.path(str(path)),
                             "columns": dg.MetadataValue.json({f.name: type_name(f.type) for f in rows.schema}),

@@ -34,12 +34,12 @@ def build_monitor_after_ingest(spec: TrainingSpec, ingest_job, monitor_job, stat
     def monitor_after_ingest(context: dg.RunStatusSensorContext):
         run = context.dagster_run
         trigger = {tags.TRIGGER: "monitor"}
-        if (day := run.tags.get("dagster/partition")) is not None:
+        if (day := run.tags.get(tags.PARTITION)) is not None:
             return dg.RunRequest(run_key=f"monitor-{run.run_id}", partition_key=day, tags=trigger)
-        first, last = run.tags.get("dagster/asset_partition_range_start"), run.tags.get("dagster/asset_partition_range_end")
+        first, last = run.tags.get(tags.RANGE_START), run.tags.get(tags.RANGE_END)
         if first and last:
             return dg.RunRequest(run_key=f"monitor-{run.run_id}", tags={
-                **trigger, "dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})
+                **trigger, tags.RANGE_START: first, tags.RANGE_END: last})
         return dg.SkipReason("the ingest run has no partition")
 
     return monitor_after_ingest

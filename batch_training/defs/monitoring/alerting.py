@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from batch_training.defs.automation.record import run_url
 from batch_training.operations.alerts import Alert, AlertError
 from batch_training.operations.planner import days_text
+from batch_training.operations.recording import run_url
 from batch_training.settings import Settings
 from batch_training.spec import TrainingSpec
 

@@ -11,7 +11,7 @@ from batch_training.features.dataset import LoadedDataset, read_training_data
 from batch_training.monitoring import PROFILE_FILE, ReferenceProfile, build_profile, load_profile
 from batch_training.registry.model import ModelVersion
 from batch_training.spec import TrainingSpec
-from batch_training.storage import PartitionStore
+from batch_training.storage import AsOfArtifacts, PartitionStore
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Production:
         return Path(self.model.bundle_uri)
 
     def training_data(self) -> LoadedDataset:
-        return read_training_data(self.store.artifact_dir(self.spec.name, "training_dataset", self.model.as_of.isoformat()))
+        return read_training_data(AsOfArtifacts.of(self.store, self.spec.name, self.model.as_of.isoformat()).dataset)
 
     def profile(self) -> tuple[ReferenceProfile, str]:
         """The profile stored with the checkpoint; for a model trained before profiles were stored,

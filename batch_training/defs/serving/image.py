@@ -1,6 +1,5 @@
 """``<spec>/server_image``: the candidate as a prediction-server bundle and image, smoke-tested."""
 
-import json
 import socket
 import tempfile
 from pathlib import Path
@@ -16,7 +15,11 @@ from batch_training.features.dataset import read_training_data
 from batch_training.images.smoke import SmokeResult, smoke_test, wait_ready
 from batch_training.modeling import Predictor
 from batch_training.serving import build_bundle
+from batch_training.evaluation.record import EvaluationReport
+from batch_training.serving.record import BuiltImage, ImageRecord
+from batch_training.defs.uris import URI, served_uri
 from batch_training.spec import TrainingSpec
+from batch_training.storage import AsOfArtifacts
 from batch_training.storage import sha256_file
 from batch_training.training import load_checkpoint
 
@@ -57,6 +60,7 @@ def build_image_asset(spec: TrainingSpec, retries: StepRetries | None = None) ->
             "image_ref": image.ref if image else "none (bundle only)",
             "image_digest": image.digest if image else "",
             "image_size_mb": round(image.size_bytes / 2**20, 1) if image else 0.0,
+            URI: served_uri(bundle.path, image.ref if image else None, image.digest if image else None),
         })
         yield dg.AssetCheckResult(
             asset_key=key, check_name="smoke_test", passed=smoke.passed, severity=dg.AssetCheckSeverity.ERROR,
@@ -73,20 +77,20 @@ def build_image_asset(spec: TrainingSpec, retries: StepRetries | None = None) ->
 
 def _build_and_smoke(context, spec: TrainingSpec, store, images: ImageBuilderResource):
     pk = context.partition_key
-    report = json.loads((store.artifact_dir(spec.name, "evaluation_report", pk) / "report.json").read_text())
-    if not report["gate"]["passed"]:
+    artifacts = AsOfArtifacts.of(store, spec.name, pk)
+    report = EvaluationReport.read(artifacts.report)
+    if not report.gate.passed:
         raise GateError(f"the evaluation gate of {pk} did not pass; a rejected candidate is never built")
-    ckpt_path = store.artifact_dir(spec.name, "trained_model", pk) / "model.pt"
+    ckpt_path = artifacts.checkpoint
     version = model_version(pk, sha256_file(ckpt_path))
-    folder = store.artifact_dir(spec.name, "server_image", pk)
-    metrics = dict(report["candidate"])
-    bundle = build_bundle(ckpt_path, spec, version, folder / "bundle", metrics=metrics)
+    metrics = dict(report.candidate)
+    bundle = build_bundle(ckpt_path, spec, version, artifacts.bundle, metrics=metrics)
     builder = images.builder()
     tag = f"localhost/batch-training/{spec.name}:{version}"
     context.log.info(f"bundle {bundle.content_hash[:12]} built; image builder: {builder.kind}")
     image = builder.build(bundle.path, tag, images.base_image)
 
-    data = read_training_data(store.artifact_dir(spec.name, "training_dataset", pk))
+    data = read_training_data(artifacts.dataset)
     checkpoint = load_checkpoint(ckpt_path)
     predictor = Predictor(checkpoint)
     expected = predictor(data.holdout)
@@ -104,9 +108,7 @@ def _build_and_smoke(context, spec: TrainingSpec, store, images: ImageBuilderRes
                 smoke = SmokeResult(passed=False, reasons=[f"server not ready within {READY_TIMEOUT_S} s: {tail}"])
         finally:
             server.stop()
-    record = {"version": version, "bundle": bundle.to_dict(), "builder": builder.kind,
-              "image": None if image is None else {"ref": image.ref, "digest": image.digest, "size_bytes": image.size_bytes},
-              "smoke_test": smoke.to_dict(), "checkpoint": str(ckpt_path), "metrics": metrics,
-              "lineage": checkpoint.lineage}
-    (folder / "image.json").write_text(json.dumps(record, indent=1, default=str))
+    built = None if image is None else BuiltImage(image.ref, image.digest, image.size_bytes)
+    ImageRecord(version, bundle.to_dict(), builder.kind, built, smoke.to_dict(), str(ckpt_path), metrics,
+                checkpoint.lineage).write(artifacts.image_record)
     return version, bundle, builder, image, smoke

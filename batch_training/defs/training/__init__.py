@@ -8,6 +8,7 @@ from batch_training.defs.serving import build_image_asset, build_promotion_asset
 from batch_training.defs.training.dataset import build_dataset_asset
 from batch_training.defs.training.model import build_model_asset
 from batch_training.defs.training.report import build_report_asset
+from batch_training.operations import tags
 from batch_training.spec import TrainingSpec
 
 
@@ -22,6 +23,6 @@ def build_training_defs(spec: TrainingSpec, retries: StepRetries | None = None) 
         train_job_name(spec), selection=own_selection(assets),
         description=f"Train, evaluate, build, smoke-test and promote a {spec.name} candidate as of a day "
                     "(one run per as-of day).",
-        tags={"batch_training/training": spec.name},
+        tags={tags.TRAINING: spec.name},
     )
     return dg.Definitions(assets=assets, jobs=[job])

@@ -15,7 +15,7 @@ from batch_training.features import window_for
 from batch_training.defs.tables import tables
 from batch_training.features.dataset import JoinedDays, build_training_data, describe, write_training_data
 from batch_training.spec import TrainingSpec
-from batch_training.storage import PartitionStore, atomic_directory, sha256_file
+from batch_training.storage import AsOfArtifacts, PartitionStore, atomic_directory, sha256_file
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def build_dataset_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
             window = window_for(day_of(context.partition_key), spec.split, spec.source.first_day)
             days = cleansed_days(store, spec)
             data = build_training_data(spec, window, days.read_day, days.day_fingerprint, days.joined)
-            folder = store.artifact_dir(spec.name, "training_dataset", context.partition_key)
+            folder = AsOfArtifacts.of(store, spec.name, context.partition_key).dataset
             with atomic_directory(folder) as tmp:
                 write_training_data(data, tmp)
         info = describe(data)

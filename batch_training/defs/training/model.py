@@ -11,7 +11,9 @@ from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.features.dataset import read_training_data
 from batch_training.modeling import fit_candidate
 from batch_training.monitoring import build_profile, save_profile
+from batch_training.defs.uris import URI, file_uri
 from batch_training.spec import TrainingSpec
+from batch_training.storage import AsOfArtifacts
 from batch_training.training import EpochStats, save_checkpoint
 
 
@@ -60,7 +62,8 @@ def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
             return _train(context, config, artifacts.partitions())
 
     def _train(context, config: TrainingRunConfig, store) -> dg.MaterializeResult:
-        data = read_training_data(store.artifact_dir(spec.name, "training_dataset", context.partition_key))
+        artifacts = AsOfArtifacts.of(store, spec.name, context.partition_key)
+        data = read_training_data(artifacts.dataset)
         overrides = {k: v for k, v in {"epochs": config.epochs, "learning_rate": config.learning_rate,
                                         "seed": config.seed}.items() if v is not None}
         model_spec = spec.model.model_copy(update=overrides)
@@ -69,9 +72,9 @@ def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
                    "tables": {f"{spec.name}/{table}": days for table, days in data.info.get("tables", {}).items()},
                    "run_id": context.run.run_id}
         outcome = fit_candidate(data, model_spec, lineage, callbacks=[_LogEpochs(context.log)], device=config.device)
-        folder = store.artifact_dir(spec.name, "trained_model", context.partition_key)
+        folder = artifacts.model
         folder.mkdir(parents=True, exist_ok=True)
-        digest = save_checkpoint(folder / "model.pt", outcome.checkpoint)
+        digest = save_checkpoint(artifacts.checkpoint, outcome.checkpoint)
         # the training window's reference, which each later day's drift is measured against
         m = spec.monitoring
         profile_path = save_profile(build_profile(data.train, spec.features.numeric, spec.features.categorical,
@@ -79,7 +82,8 @@ def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
         seconds = outcome.seconds
         return dg.MaterializeResult(
             metadata={
-                "path": dg.MetadataValue.path(str(folder / "model.pt")), "sha256": digest,
+                "path": dg.MetadataValue.path(str(artifacts.checkpoint)), "sha256": digest,
+                URI: file_uri(artifacts.checkpoint),
                 "reference_profile": dg.MetadataValue.path(str(profile_path)),
                 "epochs_run": outcome.epochs_run, "members": len(outcome.results),
                 "best_epoch": _epochs(outcome.checkpoint.metadata["best_epoch"]),

@@ -1,7 +1,5 @@
 """``<spec>/evaluation_report`` and its blocking ``gate`` check."""
 
-import json
-
 import dagster as dg
 from pydantic import Field
 
@@ -15,8 +13,9 @@ from batch_training.evaluation import png_data_uri, render_markdown, write_repor
 from batch_training.features.dataset import read_training_data
 from batch_training.modeling import Predictor
 from batch_training.modeling.evaluate import evaluate
+from batch_training.operations import tags
 from batch_training.spec import TrainingSpec
-from batch_training.storage import atomic_directory
+from batch_training.storage import AsOfArtifacts, atomic_directory
 from batch_training.training import load_checkpoint
 
 
@@ -49,17 +48,17 @@ def build_report_asset(spec: TrainingSpec, retries: StepRetries | None = None) -
         store = artifacts.partitions()
         pk = context.partition_key
         with failure_boundary(context, f"evaluating {spec.name} as of {pk}", retries):
-            data = read_training_data(store.artifact_dir(spec.name, "training_dataset", pk))
-            candidate = Predictor(load_checkpoint(store.artifact_dir(spec.name, "trained_model", pk) / "model.pt"))
+            artifacts = AsOfArtifacts.of(store, spec.name, pk)
+            data = read_training_data(artifacts.dataset)
+            candidate = Predictor(load_checkpoint(artifacts.checkpoint))
             override = config.gate_override_reason.strip() or None
             champion, champion_info = _champion(spec, registry, context)
             report, pngs, decision = evaluate(spec, data, candidate, champion=champion, champion_info=champion_info,
                                               override_reason=override)
-            folder = store.artifact_dir(spec.name, "evaluation_report", pk)
-            with atomic_directory(folder) as tmp:
+            with atomic_directory(artifacts.report) as tmp:
                 write_report(tmp, report, pngs)
         if decision.overridden:
-            context.instance.add_run_tags(context.run.run_id, {"batch_training/gate_override": "true"})
+            context.instance.add_run_tags(context.run.run_id, {tags.GATE_OVERRIDE: "true"})
             context.log.warning(f"gate overridden: {decision.override_reason}")
         inline = render_markdown(report, {name: png_data_uri(png) for name, png in pngs.items()})
         m = report["metric"]
@@ -68,7 +67,7 @@ def build_report_asset(spec: TrainingSpec, retries: StepRetries | None = None) -
             asset_key=key,
             metadata={
                 "report": dg.MetadataValue.md(inline),
-                "path": dg.MetadataValue.path(str(folder / "report.md")),
+                "path": dg.MetadataValue.path(str(artifacts.report_md)),
                 f"candidate_{m}": float(report["candidate"][m]),
                 **({f"naive_{m}": float(naive[m])} if naive else {}),
                 f"constant_{m}": float(report["baselines"]["constant"][m]),
@@ -119,6 +118,3 @@ def _champion(spec: TrainingSpec, registry: RegistryResource, context) -> tuple:
     context.log.info(f"champion: {spec.name} {current.version}")
     return Predictor(load_checkpoint(path)), {"version": current.version, "as_of": str(current.as_of)}
 
-
-def read_report(path) -> dict:
-    return json.loads((path / "report.json").read_text())
