@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export BATCH_TRAINING_HOME ?= $(CURDIR)/.batch_training
 export DAGSTER_HOME ?= $(BATCH_TRAINING_HOME)/dagster_home
 
-.PHONY: env run test dev check bench serving-base clean
+.PHONY: env run test test-fast lint dev check bench serving-base clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,18 @@ run: env
 	$(BIN)/batch-training ingest
 	$(BIN)/batch-training train --as-of 2014-01-01
 
-test: env
+# The tests, after the linters (as CI runs them).
+test: lint
 	$(BIN)/pytest
+
+# The quick loop: no PostgreSQL, no browser, no image builds.
+test-fast: env
+	$(BIN)/pytest -m "not postgres and not ui and not image"
+
+# ruff (style, imports, bugbear) on everything, pyright on the core, dg's own check of the definitions.
+lint: env check
+	$(BIN)/ruff check batch_training batch_training_tests bench
+	$(BIN)/pyright
 
 dev: env
 	$(BIN)/batch-training dev --host 127.0.0.1 --port 3000

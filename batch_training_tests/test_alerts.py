@@ -13,7 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from batch_training.operations.alerts import (
-    Alert, AlertError, LogAlertSink, WebhookAlertSink, alert_sink, redact_webhook,
+    Alert,
+    AlertError,
+    LogAlertSink,
+    WebhookAlertSink,
+    alert_sink,
+    redact_webhook,
 )
 
 TOKEN = "T0001/B0002/s3cr3tT0k3nXYZ"

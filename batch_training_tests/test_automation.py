@@ -1,18 +1,17 @@
 """Failure classes, relaunch planning, the daily schedule and the model freshness check."""
 
 import datetime as dt
+import errno
 
 import dagster as dg
 import pytest
-
-import errno
 
 from batch_training.errors import CODE, CONFIG, DATA, GATE, INFRASTRUCTURE, TRANSIENT, GateError
 from batch_training.features.window import NotEnoughDays
 from batch_training.operations.classify import FAILURE_CLASS_KEY, classify_exception, classify_record, summary
 from batch_training.operations.planner import contiguous_ranges, next_attempt_at
 from batch_training.registry import Registry
-from batch_training.registry.model import ConflictError, RegistryConfigError, RegistryUnavailable
+from batch_training.registry.versions import ConflictError, RegistryConfigError, RegistryUnavailable
 from batch_training.spec import SpecError, load_specs
 from batch_training.warehouse import WarehouseError
 from batch_training.warehouse.base import WarehouseConfigError, WarehouseQueryError, WarehouseUnavailable

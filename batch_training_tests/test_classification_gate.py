@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from batch_training.evaluation import (
-    choose_threshold, classification_metrics, decide, metrics_for, pr_curve, precision_recall_png, render_markdown,
+    choose_threshold,
+    classification_metrics,
+    decide,
+    metrics_for,
+    pr_curve,
+    precision_recall_png,
+    render_markdown,
     slice_metrics,
 )
 from batch_training.spec.training import GateSpec

@@ -12,12 +12,12 @@ import pyarrow as pa
 import pytest
 import torch
 
+from batch_training.candidate import Predictor, fit_candidate
+from batch_training.candidate.evaluate import evaluate
+from batch_training.candidate.fit import validation_rows
 from batch_training.evaluation import choose_threshold, constant_prediction, rank_auc, write_report
 from batch_training.features import fit_preprocessor
 from batch_training.features.dataset import LoadedDataset
-from batch_training.modeling import Predictor, fit_candidate
-from batch_training.modeling.evaluate import evaluate
-from batch_training.modeling.fit import validation_rows
 from batch_training.serving.server.preprocess import Preprocessing
 from batch_training.training import Checkpoint
 from batch_training_tests.support.sensors import alert_readings, assembled, binary_sensor_spec, sensor_readings, sensor_spec

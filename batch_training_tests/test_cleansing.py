@@ -14,7 +14,7 @@ from batch_training.cleansing.contract import RAW, REASONS, ROW_NUMBER, clean_sc
 from batch_training.cleansing.order import canonical_order
 from batch_training.sample.anomalies import REPAIRABLE, inject
 from batch_training.sample.flights import ORDER, TEXT_COLUMNS, load_flights
-from batch_training.spec import load_spec, builtin_spec_dir
+from batch_training.spec import builtin_spec_dir, load_spec
 from batch_training_tests.support.flights import RAW_SCHEMA
 from batch_training_tests.support.sensors import sensor_readings, sensor_spec
 

@@ -8,7 +8,11 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from batch_training_tests.support.images import require_base_image
+
+pytestmark = pytest.mark.image
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILDAH = ["buildah", "--storage-driver", "vfs"]

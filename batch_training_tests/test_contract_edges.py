@@ -17,7 +17,7 @@ from batch_training.cleansing.checks import schema_drift
 from batch_training.cleansing.contract import RAW, REASONS, ROW_NUMBER
 from batch_training.spec import parse_spec
 from batch_training.warehouse import open_warehouse
-from batch_training_tests.support.dagster_run import check_evaluations, ingest_defs, run_day, run_range
+from batch_training_tests.support.dagster_run import check_evaluations, ingest_defs, run_day
 
 SPEC = parse_spec({
     "name": "edges", "source": {"table": "edges", "partition_column": "day", "first_day": "2020-01-01",

@@ -12,9 +12,23 @@ import numpy as np
 import pytest
 
 from batch_training.evaluation import (
-    GateDecision, calibration_png, classification_metrics, constant_prediction, decide, error_by_slice_png,
-    learning_curve_png, metrics_for, naive_rule_prediction, png_data_uri, predicted_vs_actual_png,
-    primary_metric, rank_auc, regression_metrics, render_markdown, slice_metrics, write_report,
+    GateDecision,
+    calibration_png,
+    classification_metrics,
+    constant_prediction,
+    decide,
+    error_by_slice_png,
+    learning_curve_png,
+    metrics_for,
+    naive_rule_prediction,
+    png_data_uri,
+    predicted_vs_actual_png,
+    primary_metric,
+    rank_auc,
+    regression_metrics,
+    render_markdown,
+    slice_metrics,
+    write_report,
 )
 from batch_training.spec.training import GateSpec, NaiveRule
 

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
 from dagster._core.test_utils import instance_for_test
+from dagster_shared.check import CheckError
 
 from batch_training.defs.event_log import BatchingSqliteEventLogStorage
 from batch_training.operations.ledger import Ledger
@@ -88,11 +89,10 @@ def test_a_failed_batch_is_rolled_back_whole(tmp_path):
     storage = BatchingSqliteEventLogStorage(str(tmp_path / "events"))
     before = len(storage.get_records_for_run(result.run_id).records)
 
-    class Broken:
-        def __getattr__(self, name):
-            raise RuntimeError("not an event")
+    class Broken:  # not an event: Dagster's store_event refuses it, after the three good ones
+        pass
 
-    with pytest.raises(Exception):
+    with pytest.raises(CheckError, match="not a EventLogEntry"):
         storage.store_event_batch(stored[:3] + [Broken()])
     # the three good events of the failed batch were not kept: Dagster then stores them one by one
     assert len(storage.get_records_for_run(result.run_id).records) == before
@@ -128,7 +128,7 @@ def test_the_recovery_sensor_finds_exactly_the_failed_days_either_way(configured
 def test_every_process_that_creates_or_runs_runs_gets_the_event_settings(tmp_path, monkeypatch):
     import yaml
 
-    from batch_training.ops import stack
+    from batch_training.stack import control
 
     values = yaml.safe_load((Path(__file__).resolve().parents[1] / "deploy" / "helm" / "values.yaml").read_text())
     as_pairs = lambda env: {e["name"]: e["value"] for e in env}  # noqa: E731
@@ -140,7 +140,7 @@ def test_every_process_that_creates_or_runs_runs_gets_the_event_settings(tmp_pat
 
     for name in DAGSTER_EVENT_ENV:
         monkeypatch.delenv(name, raising=False)
-    where = stack.Layout(tmp_path)
-    assert stack._environment(where, {}, "http://127.0.0.1:3000", None).items() >= DAGSTER_EVENT_ENV.items()
+    where = control.Layout(tmp_path)
+    assert control._environment(where, {}, "http://127.0.0.1:3000", None).items() >= DAGSTER_EVENT_ENV.items()
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")  # an operator's own choice wins
-    assert stack._environment(where, {}, "http://127.0.0.1:3000", None)["DAGSTER_EVENT_BATCH_SIZE"] == "0"
+    assert control._environment(where, {}, "http://127.0.0.1:3000", None)["DAGSTER_EVENT_BATCH_SIZE"] == "0"

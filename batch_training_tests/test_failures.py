@@ -19,9 +19,7 @@ import pytest
 
 from batch_training.operations.ledger import Ledger
 from batch_training.sample.seed import SeedOptions, seed_warehouse
-from batch_training.spec import load_specs
-from batch_training.warehouse import open_warehouse
-from batch_training_tests.support.automation import AlertReceiver, Daemon, automation_defs, make_settings
+from batch_training_tests.support.automation import Daemon, automation_defs, make_settings
 from batch_training_tests.test_cli import run_cli
 
 DAYS = ["2013-03-01", "2013-03-02", "2013-03-03", "2013-03-04", "2013-03-05"]

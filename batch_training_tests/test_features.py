@@ -7,8 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from batch_training.features import (NotEnoughDays, Preprocessor, TargetClassesError, first_as_of_day, fit_preprocessor,
-                                     window_for)
+from batch_training.features import NotEnoughDays, Preprocessor, TargetClassesError, first_as_of_day, fit_preprocessor, window_for
 from batch_training.spec.training import SplitSpec
 
 TRAIN = pa.table({

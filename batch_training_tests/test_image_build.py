@@ -8,11 +8,14 @@ import json
 
 import dagster as dg
 import pytest
+
 from batch_training.registry import Registry
 from batch_training.sample.seed import SeedOptions, seed_warehouse
 from batch_training.spec import load_specs
 from batch_training_tests.support.dagster_run import check_evaluations, pipeline_defs, run_range, run_training
 from batch_training_tests.support.images import require_base_image
+
+pytestmark = pytest.mark.image
 
 
 @pytest.fixture(scope="module")

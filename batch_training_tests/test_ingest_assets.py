@@ -10,12 +10,16 @@ import pytest
 from batch_training.sample.seed import SeedOptions, seed_warehouse
 from batch_training.spec import load_specs, parse_spec
 from batch_training.storage import sha256_file
+from batch_training.warehouse import open_warehouse
 from batch_training_tests.support import flights as flights_support
 from batch_training_tests.support.dagster_run import (
-    check_evaluations, ingest_defs, materialized_days, run_day, run_range,
+    check_evaluations,
+    ingest_defs,
+    materialized_days,
+    run_day,
+    run_range,
 )
 from batch_training_tests.support.sensors import seed_sensors, sensor_readings, sensor_spec
-from batch_training.warehouse import open_warehouse
 
 FIRST, LAST = dt.date(2013, 1, 1), dt.date(2013, 1, 4)
 DAYS = ["2013-01-01", "2013-01-02", "2013-01-03", "2013-01-04"]

@@ -16,7 +16,7 @@ import pytest
 
 import batch_training
 
-ADAPTERS = {"defs", "definitions", "ops"}
+ADAPTERS = {"defs", "definitions"}  # the command line and the local stack import it only when they run a job
 CORE = sorted(m.name for m in pkgutil.iter_modules(batch_training.__path__) if m.name not in ADAPTERS)
 
 _IMPORT_ALL = """
@@ -25,6 +25,8 @@ name = sys.argv[1]
 package = importlib.import_module(name)
 imported = [name]
 for info in pkgutil.walk_packages(getattr(package, "__path__", []), name + "."):
+    if info.name.endswith(".__main__"):  # a program, not a module: importing it runs it
+        continue
     importlib.import_module(info.name)
     imported.append(info.name)
 print(json.dumps({"imported": imported, "dagster": sorted(m for m in sys.modules if m == "dagster" or m.startswith("dagster."))}))

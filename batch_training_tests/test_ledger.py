@@ -8,8 +8,9 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from batch_training.cli.tables import format_failures
+from batch_training.operations.ledger import Failure, Ledger
 from batch_training.registry import NotFoundError, Registry, RegistryError
-from batch_training.operations.ledger import Failure, Ledger, format_failures
 
 SPEC = "flights_delay"
 ASSET = "raw_flights"

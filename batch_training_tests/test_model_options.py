@@ -12,9 +12,9 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from batch_training.candidate import Predictor, fit_candidate
 from batch_training.features import fit_preprocessor
 from batch_training.features.dataset import LoadedDataset
-from batch_training.modeling import Predictor, fit_candidate
 from batch_training.serving import build_bundle
 from batch_training.training import EnsembleNet, TabularNet, build_model, load_checkpoint, save_checkpoint
 from batch_training_tests.test_serving import _app, _flights_rows, _flights_table, plain_flights_spec

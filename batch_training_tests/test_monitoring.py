@@ -16,10 +16,17 @@ import pytest
 import yaml
 
 from batch_training.monitoring import (
-    EPSILON, ReferenceProfile, build_profile, drift, live_performance, load_profile, psi, save_profile,
+    EPSILON,
+    ReferenceProfile,
+    build_profile,
+    drift,
+    live_performance,
+    load_profile,
+    psi,
+    save_profile,
 )
 from batch_training.spec import SpecError, builtin_spec_dir, load_specs, parse_spec
-from batch_training.spec.model import MonitoringSpec
+from batch_training.spec.tables import MonitoringSpec
 
 DEFAULTS = MonitoringSpec()
 

@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from batch_training.candidate import Predictor
 from batch_training.defs.automation.schedule import train_request
 from batch_training.defs.monitoring import build_monitoring_defs, monitor_job_name
 from batch_training.defs.resources import AlertsResource, ArtifactStoreResource, RegistryResource
 from batch_training.features.dataset import read_training_data
-from batch_training.modeling import Predictor
 from batch_training.monitoring import load_profile
 from batch_training.monitoring.retrain import decide_training
 from batch_training.registry import Registry

@@ -10,10 +10,15 @@ import traceback
 import pytest
 import sqlalchemy as sa
 
+from batch_training.cli.tables import format_history, format_versions
 from batch_training.registry import (
-    ConflictError, ModelVersion, NotFoundError, Registry, RegistryError, redact,
+    ConflictError,
+    ModelVersion,
+    NotFoundError,
+    Registry,
+    RegistryError,
+    redact,
 )
-from batch_training.registry.cli import format_history, format_versions
 from batch_training.registry.schema import model_versions
 
 SPEC = "flights_delay"

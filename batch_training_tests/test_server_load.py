@@ -15,7 +15,8 @@ import time
 import urllib.error
 import urllib.request
 
-from batch_training_tests.test_serving import _free_port, _offline, flights  # noqa: F401 (a fixture)
+from batch_training.ports import free_port
+from batch_training_tests.test_serving import _offline, flights  # noqa: F401 (a fixture)
 
 BODY_LIMIT = 4 * 1_048_576
 PROBE_TIMEOUT_S = 2.0
@@ -24,7 +25,7 @@ PROBE_TIMEOUT_S = 2.0
 @contextlib.contextmanager
 def _server(bundle, log_path, *args: str):
     """``python -m server`` from the bundle folder on a free loopback port, until ready; its base URL."""
-    port = _free_port()
+    port = free_port()
     log = open(log_path, "wb")  # a file, not a pipe nobody drains
     proc = subprocess.Popen([sys.executable, "-m", "server", "--bundle", ".", "--port", str(port), *args],
                             cwd=bundle, stdout=log, stderr=subprocess.STDOUT)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -18,13 +17,14 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from batch_training.candidate import Predictor, fit_candidate
+from batch_training.candidate.fit import validation_rows
 from batch_training.features import fit_preprocessor
 from batch_training.features.dataset import LoadedDataset
-from batch_training.modeling import Predictor, fit_candidate
-from batch_training.modeling.fit import validation_rows
+from batch_training.ports import free_port
 from batch_training.serving import build_bundle, bundle_requirements, content_hash, export_onnx
 from batch_training.spec import builtin_spec_dir, load_spec
-from batch_training.spec.model import FeaturesSpec
+from batch_training.spec.tables import FeaturesSpec
 from batch_training.training import Checkpoint, ModelConfig, TabularNet, load_checkpoint, save_checkpoint
 from batch_training_tests.support.sensors import alert_readings, assembled, binary_sensor_spec, sensor_readings, sensor_spec
 
@@ -348,7 +348,7 @@ def test_bad_rows_are_422_with_field_errors(flights, change, loc):
             r = client.post(path, json=body)
             assert r.status_code == 422, r.text
             locs = [e["loc"] for e in r.json()["detail"]]
-            assert all(l[-1] == loc for l in locs), locs
+            assert all(at[-1] == loc for at in locs), locs
             assert locs and locs[0][0] == "body"
         missing = {k: v for k, v in _good_row(flights).items() if k != "distance"}
         r = client.post("/predict", json=missing)
@@ -444,7 +444,7 @@ def test_batch_rules_hold_row_by_row_with_their_locs(flights):
         assert r.status_code == 422, r.text
         assert [(e["loc"], e["type"]) for e in r.json()["detail"]] == expected
         assert r.json()["errors_total"] == len(BATCH_RULES)
-        for i, (change, feature, kind) in enumerate(BATCH_RULES):  # each rule alone, in a batch of one
+        for change, feature, kind in BATCH_RULES:  # each rule alone, in a batch of one
             r = _post_json(client, "/predict/batch", {"rows": [_changed(good[0], change)]})
             assert [(e["loc"], e["type"]) for e in r.json()["detail"]] == [(["body", "rows", 0, feature], kind)]
 
@@ -700,14 +700,10 @@ def test_bundle_refuses_a_spec_that_does_not_match_the_checkpoint(flights, senso
 
 # -- the real server process ---------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_real_server_process(flights, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "server.log", "wb")  # a file, not a pipe nobody drains
     proc = subprocess.Popen([sys.executable, "-m", "server", "--bundle", ".", "--port", str(port)],
                             cwd=flights.bundle, stdout=log, stderr=subprocess.STDOUT)
@@ -748,8 +744,9 @@ def test_real_server_process(flights, tmp_path):
 
 
 def test_row_schema_for_integer_codes_and_awkward_feature_names():
-    from batch_training.serving.server.schema import row_model
     from pydantic import ValidationError
+
+    from batch_training.serving.server.schema import row_model
 
     Row = row_model({"features": {"numeric": ["model_id"], "categorical": ["code", "copy"]},
                      "contract": {"model_id": {"type": "float", "nullable": True},

@@ -8,6 +8,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import pydantic
 import pytest
 import yaml
 
@@ -299,7 +300,7 @@ def test_quote_identifier_rejects_what_it_cannot_quote_safely():
 
 def test_spec_is_frozen():
     spec = load_spec(FLAGSHIP)
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         spec.source.table = "other"  # type: ignore[misc]
     assert copy.deepcopy(spec) == spec
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from batch_training.ops import procs, stack, stack_postgres
 from batch_training.operations.ledger import Ledger
+from batch_training.stack import control, databases, procs
 from batch_training_tests.support import browser as api
 from batch_training_tests.support import stack as support_stack
 
@@ -44,7 +44,7 @@ def _entries(server) -> list:
 def test_a_daemon_killed_while_relaunching_loses_no_relaunch():
     with support_stack.running_stack(ENV, prefix="bt-recovery-stack-") as (state, home):
         base = state["ui_url"]
-        server = stack_postgres.local_server(stack.layout(home).stack, stack.layout(home).log("postgres"))
+        server = databases.local_server(control.layout(home).stack, control.layout(home).log("postgres"))
         support_stack.set_connections(server, "dwh", allowed=False)  # the DWH refuses connections
         try:
             run_id = api.launch_run(base, "flights_delay__ingest", tags={"dagster/partition": DAY})
@@ -67,7 +67,7 @@ def test_a_daemon_killed_while_relaunching_loses_no_relaunch():
         recovery = {"batch_training/trigger": "recovery", "dagster/partition": DAY}
         assert api.runs(base, tags=recovery) == []
 
-        restarted = stack.up(home, extra_env=ENV)  # `make up` again starts the dead daemon
+        restarted = control.up(home, extra_env=ENV)  # `make up` again starts the dead daemon
         assert procs.running_members(restarted["processes"]["daemon"])
         reruns = api.wait_for_runs(base, lambda: api.runs(base, tags=recovery), timeout=300)
         assert [r["status"] for r in reruns] == ["SUCCESS"], reruns

@@ -8,13 +8,12 @@ Screenshots of every step go to ``test-artifacts/ui/``. Run statuses are read ov
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 
 import pyarrow.parquet as pq
 import pytest
 
-from batch_training.ops import stack, stack_postgres
+from batch_training.stack import control, databases
 from batch_training_tests.support import browser as ui
 from batch_training_tests.support import flights
 from batch_training_tests.support import stack as support_stack
@@ -72,7 +71,7 @@ def test_catalog_lists_the_ingest_assets_and_a_day_materializes_from_the_ui(runn
         ui.graph_node(page, name).wait_for(state="visible")
     ui.screenshot(page, "01_group_lineage")
     said: list[str] = []
-    assert stack.up(stack.layout(home).home, echo=said.append) == state  # already up: nothing started
+    assert control.up(control.layout(home).home, echo=said.append) == state  # already up: nothing started
     assert said[0].startswith(f"already up: {state['ui_url']}")
     ui.open_asset(page, f"{SPEC}/raw", tab="Checks")
     ui.check_names(page, ["schema_drift", "not_empty"])
@@ -109,7 +108,7 @@ def test_catalog_lists_the_ingest_assets_and_a_day_materializes_from_the_ui(runn
 def test_a_transient_dwh_outage_is_relaunched_by_the_recovery_sensor(running_stack, page):
     state, home = running_stack
     base, day = state["ui_url"], "2013-01-08"
-    server = stack_postgres.local_server(stack.layout(home).stack, stack.layout(home).log("postgres"))
+    server = databases.local_server(control.layout(home).stack, control.layout(home).log("postgres"))
 
     support_stack.set_connections(server, "dwh", allowed=False)  # the DWH is down: it refuses connections
     try:

@@ -14,7 +14,7 @@ import pytest
 
 from batch_training.cleansing import cleanse
 from batch_training.spec import parse_spec
-from batch_training.spec.model import SourceSpec
+from batch_training.spec.tables import SourceSpec
 from batch_training.timestamps import DayKind, day_bounds, localize
 from batch_training.warehouse import open_warehouse
 from batch_training.warehouse.extract import extract_chunks, partition_kind, split_by_day

@@ -17,9 +17,25 @@ import numpy as np
 import pytest
 import torch
 
-from batch_training.training import (FORMAT, Batch, Checkpoint, CheckpointError, EpochStats, ModelConfig, TabularNet,
-                                     TrainConfig, TrainingDiverged, build_model, embedding_size, evaluate_loss,
-                                     load_checkpoint, predict, save_checkpoint, seed_everything, train)
+from batch_training.training import (
+    FORMAT,
+    Batch,
+    Checkpoint,
+    CheckpointError,
+    EpochStats,
+    ModelConfig,
+    TabularNet,
+    TrainConfig,
+    TrainingDiverged,
+    build_model,
+    embedding_size,
+    evaluate_loss,
+    load_checkpoint,
+    predict,
+    save_checkpoint,
+    seed_everything,
+    train,
+)
 
 CARDS = (16, 3, 105)
 

@@ -13,7 +13,7 @@ import pytest
 from batch_training.sample.flights import TEXT_COLUMNS
 from batch_training.sample.seed import SeedOptions, seed_warehouse
 from batch_training.spec.identifiers import check_table_name, quote_identifier
-from batch_training.spec.model import SourceSpec
+from batch_training.spec.tables import SourceSpec
 from batch_training.warehouse import WarehouseError, open_warehouse, redact_url
 from batch_training.warehouse.base import day_range_sql
 from batch_training.warehouse.extract import extract_days

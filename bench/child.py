@@ -32,7 +32,6 @@ from batch_training.spec import load_specs
 from batch_training.storage import PartitionStore
 from batch_training.warehouse import open_warehouse
 from batch_training.warehouse.extract import day_chunks, extract_days
-
 from bench.measure import peak_rss_mib, rss_mib
 from bench.pg_data import last_day, scaled_spec
 

@@ -16,10 +16,9 @@ import pyarrow as pa
 from batch_training.arrow_memory import prefer_jemalloc
 from batch_training.cleansing import cleanse
 from batch_training.cleansing.chunk import cleanse_days
-from batch_training.storage import PartitionStore
 from batch_training.spec import TrainingSpec
+from batch_training.storage import PartitionStore
 from batch_training.warehouse.extract import split_by_day
-
 from bench.kernels import kernel_breakdown
 from bench.measure import best_of, figure, say
 

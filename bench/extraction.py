@@ -22,7 +22,6 @@ from batch_training.spec import TrainingSpec
 from batch_training.warehouse import open_warehouse
 from batch_training.warehouse.base import day_range_sql
 from batch_training.warehouse.extract import extract_days, split_by_day
-
 from bench.measure import figure, ratio, say, timed
 
 
@@ -95,7 +94,7 @@ def compare(url: str, spec: TrainingSpec, first: dt.date, last: dt.date, rounds:
         for name, method in METHODS.items():
             if name in SLOW and r >= SLOW_ROUNDS:
                 continue
-            seconds, rows[name] = timed(lambda: method(url, spec, first, last))
+            seconds, rows[name] = timed(lambda method=method: method(url, spec, first, last))
             times[name].append(seconds)
             say(f"extraction round {r + 1}/{rounds}: {name} {seconds:.2f} s ({rows[name]} rows)")
     best = {name: min(ts) for name, ts in times.items()}

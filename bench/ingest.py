@@ -25,7 +25,12 @@ RESULTS = Path(__file__).with_name("results.json")
 
 
 def _machine() -> dict:
-    import adbc_driver_postgresql, duckdb, pandas, psycopg, pyarrow, dagster  # noqa: E401 - versions only
+    import adbc_driver_postgresql  # noqa: E401 - versions only
+    import dagster
+    import duckdb
+    import pandas
+    import psycopg
+    import pyarrow
 
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
             "versions": {m.__name__: getattr(m, "__version__", "?") for m in

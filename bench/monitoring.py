@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-from collections import Counter
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
 
+from batch_training.candidate import fit_candidate
 from batch_training.evaluation.baselines import naive_rule_prediction
 from batch_training.features import window_for
 from batch_training.features.columns import request_rows
 from batch_training.features.dataset import JoinedDays, LoadedDataset, build_training_data, day_rows, describe
-from batch_training.modeling import fit_candidate
 from batch_training.monitoring import as_scores, build_profile, drift, live_performance, score_day
 from batch_training.monitoring.drift import day_level_features
 from batch_training.serving import build_bundle
@@ -102,7 +102,8 @@ def measure() -> dict:
             "ratio_warn": m.live_error_ratio_warn, "warn_days": m.live_warn_days, "first_warn_day": first_warn,
             "months": table, "drift_ms_per_day": {"median": statistics.median(drift_ms), "max": max(drift_ms),
                                                   "days": len(drift_ms)},
-            "drift_levels": counts, "drift_error_features": dict(by_feature.most_common()), "drift_error_days": [d for d, v in levels.items() if v["level"] == "ERROR"][:20],
+            "drift_levels": counts, "drift_error_features": dict(by_feature.most_common()),
+            "drift_error_days": [d for d, v in levels.items() if v["level"] == "ERROR"][:20],
             "series": [{"day": d.isoformat(), "live_mae": live, "naive_mae": naive, "rows": rows}
                        for d, live, naive, rows in series]}
 

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from batch_training.candidate import fit_candidate
 from batch_training.features import window_for
 from batch_training.features.columns import request_rows
 from batch_training.features.dataset import JoinedDays, LoadedDataset, build_training_data, describe
 from batch_training.images import make_builder
 from batch_training.images.smoke import wait_ready
-from batch_training.modeling import fit_candidate
 from batch_training.serving import build_bundle
 from batch_training.spec import load_specs
 from batch_training.training import save_checkpoint

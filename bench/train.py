@@ -19,13 +19,13 @@ import time
 import numpy as np
 import pyarrow as pa
 
+from batch_training.candidate import Predictor, fit_candidate
+from batch_training.candidate.evaluate import evaluate
+from batch_training.candidate.fit import validation_rows
 from batch_training.cleansing import cleanse
 from batch_training.cleansing.order import canonical_order
 from batch_training.features import window_for
 from batch_training.features.dataset import JoinedDays, LoadedDataset, build_training_data, describe
-from batch_training.modeling import Predictor, fit_candidate
-from batch_training.modeling.evaluate import evaluate
-from batch_training.modeling.fit import validation_rows
 from batch_training.sample.anomalies import inject
 from batch_training.sample.flights import load_flights, load_weather
 from batch_training.spec import TrainingSpec, load_specs

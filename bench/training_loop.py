@@ -15,9 +15,7 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from batch_training.training import (Batch, ModelConfig, TabularNet, TrainConfig, evaluate_loss, seed_everything,
-                                     train)
-
+from batch_training.training import Batch, ModelConfig, TabularNet, TrainConfig, evaluate_loss, seed_everything, train
 from bench.measure import timed
 
 CARDINALITIES = (16, 3, 105)

@@ -13,9 +13,9 @@ from typing import Literal
 import pyarrow as pa
 
 from batch_training.cleansing.contract import CleansingResult
-from batch_training.cleansing.drift import type_name
 from batch_training.cleansing.parse import compatible
-from batch_training.spec.model import QualitySpec, TableSpec
+from batch_training.cleansing.schema_reference import type_name
+from batch_training.spec.tables import QualitySpec, TableSpec
 
 Severity = Literal["WARN", "ERROR"]
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from batch_training.cleansing.contract import CleansingResult, split_results
 from batch_training.cleansing.rules import ValueMemo
-from batch_training.spec.model import TableSpec
+from batch_training.spec.tables import TableSpec
 
 
 def _same_columns(a: pa.Schema, b: pa.Schema) -> bool:

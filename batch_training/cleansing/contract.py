@@ -18,7 +18,7 @@ import pyarrow as pa
 from batch_training.cleansing.duplicates import duplicate_mask
 from batch_training.cleansing.parse import ARROW_TYPES, TimeRule
 from batch_training.cleansing.rules import ColumnVerdict, ValueMemo, judge_column
-from batch_training.spec.model import TableSpec
+from batch_training.spec.tables import TableSpec
 
 ROW_NUMBER = "row_number"
 REASONS = "reasons"

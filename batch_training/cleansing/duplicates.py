@@ -7,7 +7,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-
 _PRIME = np.uint64(0x100000001B3)
 _NULL = np.uint64(1) << np.uint64(63)
 

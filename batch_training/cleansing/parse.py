@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batch_training.spec.model import ColumnContract
+from batch_training.spec.tables import ColumnContract
 from batch_training.timestamps import EPOCH, FIRST_DAY, LAST_DAY, day_kind, day_numbers, localize, representable, to_instants
 
 ARROW_TYPES = {

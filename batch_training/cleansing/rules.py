@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch_training.cleansing.parse import UNPARSEABLE, TimeRule, parse_column
-from batch_training.spec.model import ColumnContract
+from batch_training.spec.tables import ColumnContract
 
 #: below this many rows, judging every value is as cheap as finding the distinct ones
 DISTINCT_MIN_ROWS = 256
@@ -123,6 +123,7 @@ class ValueMemo:
                 known, verdict = pa.concat_arrays([known, new]), _concat(verdict, fresh, len(known), len(new))
             self._known[name] = (known, verdict)
             found = pc.index_in(entries, value_set=known, skip_nulls=False)
+        assert verdict is not None  # judged above when nothing was known
         return found.to_numpy(zero_copy_only=False).astype(np.intp), verdict
 
 

@@ -12,15 +12,14 @@ import dagster as dg
 from batch_training.defs.automation.freshness import build_freshness, build_source_freshness
 from batch_training.defs.automation.plans import JobPlan, plan_of
 from batch_training.defs.automation.recovery import build_recovery_sensor
-from batch_training.defs.monitoring import build_monitor_after_ingest, build_monitoring_defs, monitor_job_name
 from batch_training.defs.automation.schedule import build_daily_schedule, build_retrain_on_drift, build_train_after_ingest
 from batch_training.defs.boundary import StepRetries
 from batch_training.defs.ingest import build_ingest_defs, ingest_job_name
-from batch_training.defs.partitions import daily_partitions
+from batch_training.defs.monitoring import build_monitor_after_ingest, build_monitoring_defs, monitor_job_name
+from batch_training.defs.partitions import as_of_partitions, daily_partitions
 from batch_training.defs.references import with_code_references
 from batch_training.defs.resources import resources_for
 from batch_training.defs.training import build_training_defs, train_job_name
-from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.settings import Settings
 from batch_training.spec import SpecError, TrainingSpec
 

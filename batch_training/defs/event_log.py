@@ -25,6 +25,7 @@ from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy.pool import NullPool
 
+
 class BatchingSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
     """``ConsolidatedSqliteEventLogStorage`` with one engine and one transaction per event batch."""
 

@@ -25,10 +25,10 @@ from batch_training.defs.summaries import CheckOutcome, check_outcomes, failure_
 from batch_training.evaluation.record import EvaluationReport
 from batch_training.operations import tags
 from batch_training.operations.alerts import alert_sink
-from batch_training.operations.planner import awaits_retry, plan_continuations, plan_rekick
 from batch_training.operations.ledger import Ledger
-from batch_training.settings import DAGSTER_EVENT_ENV, Settings, alert_webhook_url, registry_url
+from batch_training.operations.planner import awaits_retry, plan_continuations, plan_rekick
 from batch_training.serving.record import ImageRecord
+from batch_training.settings import DAGSTER_EVENT_ENV, Settings, alert_webhook_url, registry_url
 from batch_training.spec import TrainingSpec
 from batch_training.storage import write_text_atomic
 

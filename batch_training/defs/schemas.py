@@ -13,7 +13,7 @@ from typing import Literal
 import dagster as dg
 import pyarrow as pa
 
-from batch_training.cleansing.drift import type_name
+from batch_training.cleansing.schema_reference import type_name
 from batch_training.spec import ColumnContract, TableSpec
 
 COLUMN_SCHEMA = "dagster/column_schema"

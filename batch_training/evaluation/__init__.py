@@ -5,12 +5,23 @@ from batch_training.evaluation.baselines import constant_prediction, naive_rule_
 from batch_training.evaluation.classifier_plots import calibration_png, precision_recall_png
 from batch_training.evaluation.gate import GateDecision, decide
 from batch_training.evaluation.metrics import (
-    MISSING_SLICE, Task, classification_metrics, metrics_for, primary_metric, rank_auc, regression_metrics,
-    slice_key, slice_metrics,
+    MISSING_SLICE,
+    Task,
+    classification_metrics,
+    metrics_for,
+    primary_metric,
+    rank_auc,
+    regression_metrics,
+    slice_key,
+    slice_metrics,
 )
 from batch_training.evaluation.report import (
-    error_by_slice_png, learning_curve_png, png_data_uri, predicted_vs_actual_png,
-    render_markdown, write_report,
+    error_by_slice_png,
+    learning_curve_png,
+    png_data_uri,
+    predicted_vs_actual_png,
+    render_markdown,
+    write_report,
 )
 from batch_training.evaluation.threshold import ThresholdChoice, choose_threshold, pr_curve
 

@@ -14,7 +14,6 @@ import io
 import json
 import math
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -206,8 +205,9 @@ def _jsonable(value: object) -> object:
         return float(value) if math.isfinite(value) else None
     if value is None or isinstance(value, str):
         return value
-    if hasattr(value, "to_dict"):
-        return _jsonable(value.to_dict())
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return _jsonable(to_dict())
     return str(value)
 
 

@@ -2,7 +2,7 @@
 
 The rule (``choose_threshold``): a row is labelled positive when its positive-class probability ``p``
 is ``>= threshold``. The candidates are the distinct probabilities of the rows given (the validation
-rows of the training days, never the holdout days: see ``batch_training.modeling.fit``); the
+rows of the training days, never the holdout days: see ``batch_training.candidate.fit``); the
 threshold is the candidate with the largest F1 of the positive class, and among equal F1 the
 smallest candidate. Every labelling of the rows a threshold can make is one candidate, so no other
 threshold does better on these rows; of equal F1 the smallest threshold has the higher recall, and

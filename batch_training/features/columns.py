@@ -64,7 +64,7 @@ def request_schema(spec: TrainingSpec) -> dict:
     categorical = set(spec.features.categorical) if spec.features else set()
     for name in request_inputs(spec):
         kind = spec.kind_of(name)
-        group = {"date": "dates", "timestamp": "timestamps", "string": "categorical"}.get(kind, "numeric")
+        group = {"date": "dates", "timestamp": "timestamps", "string": "categorical"}.get(kind or "", "numeric")
         kinds["categorical" if name in categorical else group].append(name)
     contract = {}
     for name in request_inputs(spec):

@@ -11,7 +11,7 @@ prediction server), and stored as JSON.
   ``[negative, positive]`` by the spec's ``positive_class``, so the model's single logit is the
   positive class's whatever the labels' spelling (sorted order made "positive" an accident of it).
   A binary target also carries its decision ``threshold`` once a model is fitted (see
-  ``batch_training.modeling.fit``): the prediction server reads it from this document.
+  ``batch_training.candidate.fit``): the prediction server reads it from this document.
 """
 
 from __future__ import annotations

@@ -2,7 +2,13 @@
 No Dagster here."""
 
 from batch_training.images.builders import (
-    BuildahBuilder, DockerBuilder, ImageBuilder, ImageBuildError, ImageInfo, NoImageBuilder, make_builder,
+    BuildahBuilder,
+    DockerBuilder,
+    ImageBuilder,
+    ImageBuildError,
+    ImageInfo,
+    NoImageBuilder,
+    make_builder,
 )
 
 __all__ = ["BuildahBuilder", "DockerBuilder", "ImageBuildError", "ImageBuilder", "ImageInfo", "NoImageBuilder", "make_builder"]

@@ -5,7 +5,13 @@ from batch_training.monitoring.drift import EPSILON, DriftReport, FeatureDrift, 
 from batch_training.monitoring.identity import code_version, inputs_identity
 from batch_training.monitoring.live import LiveDay, LiveScore, as_scores, live_performance, score_day
 from batch_training.monitoring.profile import (
-    PROFILE_FILE, CategoricalProfile, NumericProfile, ReferenceProfile, build_profile, load_profile, save_profile,
+    PROFILE_FILE,
+    CategoricalProfile,
+    NumericProfile,
+    ReferenceProfile,
+    build_profile,
+    load_profile,
+    save_profile,
 )
 
 __all__ = [

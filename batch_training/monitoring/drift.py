@@ -22,9 +22,15 @@ from typing import Literal
 import numpy as np
 
 from batch_training.monitoring.profile import (
-    CategoricalProfile, NumericProfile, ReferenceProfile, Table, bin_counts, category_counts, floats,
+    CategoricalProfile,
+    NumericProfile,
+    ReferenceProfile,
+    Table,
+    bin_counts,
+    category_counts,
+    floats,
 )
-from batch_training.spec.model import MonitoringSpec
+from batch_training.spec.tables import MonitoringSpec
 
 EPSILON = 1e-4
 Level = Literal["OK", "WARN", "ERROR"]

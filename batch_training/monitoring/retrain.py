@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from batch_training.registry.model import ModelVersion
+from batch_training.registry.versions import ModelVersion
 from batch_training.spec import TrainingSpec
 
 IDENTITY_KEY = "inputs_identity"  # where the registry's data_window keeps a model's inputs identity

@@ -24,22 +24,30 @@ on SQLite; the rows changed are locked ``FOR UPDATE`` on PostgreSQL). Errors are
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from batch_training.registry.cli import _table
-from batch_training.registry.database import Database
 from batch_training.operations.ledger_schema import (
-    ACTIVE, FAILURE_CLASSES, IGNORED, MAX_ERROR_CHARS, OPEN, REKICKED, RESOLVED, STATUSES, Failure, failures,
+    ACTIVE,
+    FAILURE_CLASSES,
+    IGNORED,
+    MAX_ERROR_CHARS,
+    OPEN,
+    REKICKED,
+    RESOLVED,
+    STATUSES,
+    Failure,
+    failures,
     from_row,
 )
-from batch_training.registry.model import ConflictError, NotFoundError, RegistryError
+from batch_training.registry.database import Database
 from batch_training.registry.values import non_empty, now
+from batch_training.registry.versions import ConflictError, NotFoundError, RegistryError
 
-__all__ = ["FAILURE_CLASSES", "STATUSES", "Failure", "Ledger", "format_failures"]
+__all__ = ["FAILURE_CLASSES", "STATUSES", "Failure", "Ledger"]
 
 
 class Ledger:
@@ -135,7 +143,7 @@ class Ledger:
         """A relaunch with request key ``key`` is being asked for these open entries: they are no
         longer due, and wait for the run to appear (``mark_rekicked``). All or none."""
         ids = list(dict.fromkeys(_id(i) for i in ids))
-        key, at = non_empty(key, "relaunch key"), _when(at, "at")
+        key, when = non_empty(key, "relaunch key"), _when(at, "at")
         with self._db.write() as conn:
             rows = {f.id: f for f in _locked(conn, failures.c.id.in_(ids))}
             missing = [i for i in ids if i not in rows]
@@ -145,7 +153,7 @@ class Ledger:
             if wrong:
                 raise RegistryError(f"only open entries can be relaunched: {', '.join(wrong)}")
             conn.execute(sa.update(failures).where(failures.c.id.in_(ids)).values(
-                relaunch_key=key, relaunch_requested_at=at, updated_at=now()))
+                relaunch_key=key, relaunch_requested_at=when, updated_at=now()))
             return [_get(conn, i) for i in ids]
 
     def mark_rekicked(self, ids: Sequence[int], run_id: str,
@@ -215,16 +223,6 @@ class Ledger:
                 raise RegistryError(f"ledger entry #{id} is already resolved ({entry.reason}); not ignoring it")
             _update(conn, entry, status=IGNORED, reason=reason, next_attempt_at=None, **_NOT_PENDING)
             return _get(conn, id)
-
-
-def format_failures(entries: Iterable[Failure]) -> str:
-    """A text table for the command line: one line per entry, oldest first as given."""
-    entries = list(entries)
-    if not entries:
-        return "(no failures)"
-    rows = [[str(f.id), f.status, f.failure_class, f.spec, f.asset, f.partition or "-", str(f.attempts),
-             f.run_id[:8], f.error[:60]] for f in entries]
-    return _table(["id", "status", "class", "spec", "asset", "partition", "attempts", "run", "error"], rows)
 
 
 def summarize(error: str) -> str:

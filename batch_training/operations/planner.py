@@ -182,7 +182,7 @@ def plan_relaunches(entries: Iterable, trigger: str = tags.RECOVERY) -> list[Rel
     by_asset: dict[tuple[str, bool, str], list] = {}
     for entry in entries:
         by_asset.setdefault((entry.job, entry.failure_class in (DATA, GATE), entry.asset), []).append(entry)
-    for (job, from_start, asset), group in by_asset.items():
+    for (job, from_start, _asset), group in by_asset.items():
         for first, last in contiguous_ranges(e.partition for e in group):
             ranges.setdefault((job, from_start, first, last), []).extend(
                 e for e in group if first <= e.partition <= last)

@@ -2,10 +2,18 @@
 append-only promotion history. SQLAlchemy Core on SQLite (embedded default) or PostgreSQL; no Dagster."""
 
 from batch_training.registry.database import redact
-from batch_training.registry.model import (
-    ARCHIVED, CANDIDATE, PRODUCTION, REJECTED, STATUSES, ConflictError, ModelVersion, NotFoundError, RegistryError,
-)
 from batch_training.registry.registry import Registry
+from batch_training.registry.versions import (
+    ARCHIVED,
+    CANDIDATE,
+    PRODUCTION,
+    REJECTED,
+    STATUSES,
+    ConflictError,
+    ModelVersion,
+    NotFoundError,
+    RegistryError,
+)
 
 __all__ = [
     "ARCHIVED", "CANDIDATE", "PRODUCTION", "REJECTED", "STATUSES", "ConflictError", "ModelVersion",

@@ -18,14 +18,16 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine
 
 from batch_training.errors import CONFIG, TRANSIENT
 from batch_training.libpq import connect_failure_class, sqlstate_class
 from batch_training.registry.migrations import migrate  # (declares the ledger's table too)
-from batch_training.registry.model import ConflictError, RegistryConfigError, RegistryError, RegistryUnavailable
-from batch_training.urls import SECRET_KEYS, redact_url
 from batch_training.registry.schema import metadata, model_versions
+from batch_training.registry.versions import ConflictError, RegistryConfigError, RegistryError, RegistryUnavailable
+from batch_training.urls import SECRET_KEYS, redact_url
 
 BUSY_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 10
@@ -135,10 +137,10 @@ class Database:
         """Database errors as ``RegistryError``/``ConflictError``, with no password in them."""
         try:
             yield
-        except sa.exc.SQLAlchemyError as exc:
+        except sa_exc.SQLAlchemyError as exc:
             raise self.translate(exc) from None
 
-    def translate(self, exc: sa.exc.SQLAlchemyError) -> RegistryError:
+    def translate(self, exc: sa_exc.SQLAlchemyError) -> RegistryError:
         detail = self.scrub(_first_line(getattr(exc, "orig", None) or exc))
         if _is_conflict(exc):
             return ConflictError(f"concurrent change in the registry ({self.redacted}): {detail}")
@@ -146,18 +148,19 @@ class Database:
         orig = getattr(exc, "orig", None)
         state = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
         found = sqlstate_class(state) if state else None
-        if found is None and isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        if found is None and isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
             found = connect_failure_class(detail) if self.dialect == "postgresql" else _sqlite_class(detail)
-        return {CONFIG: RegistryConfigError, TRANSIENT: RegistryUnavailable}.get(found, RegistryError)(text)
+        kind = {CONFIG: RegistryConfigError, TRANSIENT: RegistryUnavailable}.get(found or "", RegistryError)
+        return kind(text)
 
 
-def _is_conflict(exc: sa.exc.SQLAlchemyError) -> bool:
-    if isinstance(exc, sa.exc.IntegrityError):
+def _is_conflict(exc: sa_exc.SQLAlchemyError) -> bool:
+    if isinstance(exc, sa_exc.IntegrityError):
         return True  # only reached where a race broke a unique rule; callers handle the expected cases
     orig = getattr(exc, "orig", None)
     if getattr(orig, "pgcode", None) in _PG_CONFLICT_CODES or getattr(orig, "sqlstate", None) in _PG_CONFLICT_CODES:
         return True
-    return isinstance(exc, sa.exc.OperationalError) and "database is locked" in str(orig)
+    return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(orig)
 
 
 def _sqlite_class(detail: str) -> str:
@@ -169,7 +172,7 @@ def _configure_sqlite(engine: Engine) -> None:
     """Foreign keys, WAL, a busy timeout; and transactions we begin ourselves (pysqlite's own
     transaction handling would defer BEGIN and never take the write lock up front)."""
 
-    @sa.event.listens_for(engine, "connect")
+    @sa_event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
         dbapi_conn.isolation_level = None  # autocommit at the driver: SQLAlchemy's begin event issues BEGIN
         cur = dbapi_conn.cursor()
@@ -179,7 +182,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses at most the last commits
         cur.close()
 
-    @sa.event.listens_for(engine, "begin")
+    @sa_event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 

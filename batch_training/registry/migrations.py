@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from batch_training.errors import FAILURE_CLASSES
+
 # A module import, not ``from ... import failures``: ledger_schema imports the registry's ``MetaData``,
 # so whichever of the two is imported first finds the other part way through its own import.
 from batch_training.operations import ledger_schema

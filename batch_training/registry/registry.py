@@ -22,13 +22,25 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from batch_training.registry.database import Database
-from batch_training.registry.model import (
-    ARCHIVED, CANDIDATE, PRODUCTION, REJECTED, ConflictError, ModelVersion, NotFoundError, RegistryError,
-)
 from batch_training.registry.schema import model_versions as mv
 from batch_training.registry.schema import promotions
 from batch_training.registry.values import (
-    history_from_row, non_empty, now, to_day, to_json, version_from_row,
+    history_from_row,
+    non_empty,
+    now,
+    to_day,
+    to_json,
+    version_from_row,
+)
+from batch_training.registry.versions import (
+    ARCHIVED,
+    CANDIDATE,
+    PRODUCTION,
+    REJECTED,
+    ConflictError,
+    ModelVersion,
+    NotFoundError,
+    RegistryError,
 )
 
 _ANY: Any = object()  # "whatever is in production now"

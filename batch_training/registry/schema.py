@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from batch_training.registry.model import PRODUCTION, STATUSES
+from batch_training.registry.versions import PRODUCTION, STATUSES
 
 metadata = sa.MetaData()
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from batch_training.registry.model import ModelVersion, RegistryError
+from batch_training.registry.versions import ModelVersion, RegistryError
 
 
 def to_json(value: Any, where: str) -> Any:

@@ -8,9 +8,9 @@ which does not run the package's code.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import io
 import zipfile
-import importlib.util
 from pathlib import Path
 
 import pyarrow as pa

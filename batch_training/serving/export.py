@@ -14,8 +14,6 @@ does; see ``server/model.py``), and ``inputs`` in the returned info names them.
 from __future__ import annotations
 
 import io
-import os
-import secrets
 import warnings
 from pathlib import Path
 
@@ -25,7 +23,8 @@ import onnxruntime as ort
 import torch
 from torch import Tensor, nn
 
-from batch_training.training import Checkpoint, build_model
+from batch_training.storage.files import write_bytes_atomic
+from batch_training.training import Checkpoint, ModelConfig, build_model
 
 OPSET = 17
 TOLERANCE = 1e-4
@@ -59,7 +58,7 @@ def export_onnx(checkpoint: Checkpoint, path: Path, verify_rows: int = 256, seed
     """
     path = Path(path)
     model = build_model(checkpoint)
-    config = model.config
+    config: ModelConfig = checkpoint.model_config
     n_cat = len(config.cardinalities)
     names = tuple(n for n, width in zip(INPUT_NAMES, (config.n_numeric, n_cat)) if width)
     feeds = _random_inputs(config.n_numeric, config.cardinalities, verify_rows, seed)
@@ -77,7 +76,7 @@ def export_onnx(checkpoint: Checkpoint, path: Path, verify_rows: int = 256, seed
     onnx.checker.check_model(onnx.load_from_string(data))
 
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    got = session.run([OUTPUT_NAME], {n: feeds[n] for n in names})[0]
+    got = np.asarray(session.run([OUTPUT_NAME], {n: feeds[n] for n in names})[0])
     with torch.no_grad():
         want = model(*(torch.from_numpy(feeds[n]) if n in names else None for n in INPUT_NAMES)).numpy()
     if got.shape != want.shape:
@@ -86,7 +85,7 @@ def export_onnx(checkpoint: Checkpoint, path: Path, verify_rows: int = 256, seed
     if not diff < TOLERANCE:  # also catches NaN
         raise ExportError(f"ONNX Runtime differs from PyTorch by {diff} (tolerance {TOLERANCE})")
 
-    _atomic_write(path, data)
+    write_bytes_atomic(path, data)
     return {
         "opset": OPSET,
         "inputs": {i.name: [d if isinstance(d, int) else str(d) for d in i.shape] for i in session.get_inputs()},
@@ -103,15 +102,3 @@ def _random_inputs(n_numeric: int, cardinalities: tuple[int, ...], rows: int, se
         if cardinalities else np.zeros((rows, 0), np.int64)
     return {"numeric": numeric, "categorical": categorical}
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

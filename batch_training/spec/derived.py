@@ -23,16 +23,16 @@ read by the platform's one rule (the offset before the transition, ``batch_train
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Op(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
+    of: Any  # each operation declares what it reads: one column or two
     def inputs(self) -> tuple[str, ...]:
-        of = getattr(self, "of")
+        of = self.of
         return tuple(of) if isinstance(of, (list, tuple)) else (of,)
 
     @property

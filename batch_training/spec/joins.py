@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from batch_training.spec.identifiers import check_identifier
-from batch_training.spec.model import FieldError, SourceSpec, TableSource, TableSpec
+from batch_training.spec.tables import FieldError, SourceSpec, TableSource, TableSpec
 
 
 class JoinSource(TableSource):
@@ -43,7 +43,7 @@ class JoinSpec(TableSpec):
 
     @model_validator(mode="after")
     def _own_columns(self) -> "JoinSpec":
-        for i, joined in enumerate(self.keys.values()):
+        for joined in self.keys.values():
             if joined not in self.columns:
                 raise FieldError(("keys", joined), f"key {joined!r} is not declared under the joined table's columns")
         if self.time not in self.columns or self.columns[self.time].type != "timestamp":

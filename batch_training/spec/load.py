@@ -9,8 +9,8 @@ import yaml
 from pydantic import ValidationError
 
 from batch_training.errors import ConfigurationError
-from batch_training.spec.model import FieldError
 from batch_training.spec.pipeline import TrainingSpec
+from batch_training.spec.tables import FieldError
 
 
 class SpecError(ConfigurationError, ValueError):

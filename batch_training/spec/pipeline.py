@@ -7,8 +7,15 @@ from pydantic import Field, field_validator, model_validator
 from batch_training.spec.derived import ACCEPTS, Derived
 from batch_training.spec.identifiers import check_identifier
 from batch_training.spec.joins import JoinSpec
-from batch_training.spec.model import (NUMERIC_TYPES, ColumnContract, FeaturesSpec, FieldError, MonitoringSpec,
-                                       ScheduleSpec, TableSpec)
+from batch_training.spec.tables import (
+    NUMERIC_TYPES,
+    ColumnContract,
+    FeaturesSpec,
+    FieldError,
+    MonitoringSpec,
+    ScheduleSpec,
+    TableSpec,
+)
 from batch_training.spec.training import EvaluationSpec, GateSpec, ModelSpec, SplitSpec, Task
 from batch_training.spec.training_checks import check_training
 
@@ -116,7 +123,7 @@ class TrainingSpec(TableSpec):
             check_identifier(name, "derived feature name")
             if name in self.columns or name in self.joins:
                 raise FieldError(("derived", name), f"derived feature {name!r} has the name of a column or join")
-            for i, (given, accepted) in enumerate(zip(op.inputs(), ACCEPTS[op.op])):
+            for given, accepted in zip(op.inputs(), ACCEPTS[op.op]):
                 if given in self.derived and given not in seen:
                     raise FieldError(("derived", name), f"{given!r} is derived after {name!r}: declare it first")
                 kind = self.kind_of(given)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from batch_training.spec.model import NUMERIC_TYPES, FieldError
+from batch_training.spec.tables import NUMERIC_TYPES, FieldError
 
 if TYPE_CHECKING:
     from batch_training.spec.pipeline import TrainingSpec

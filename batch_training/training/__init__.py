@@ -1,7 +1,7 @@
 """Model, training loop and checkpoints: plain Python and PyTorch, never Dagster (ARCHITECTURE.md, layers)."""
 
 from .checkpoint import FORMAT, Checkpoint, CheckpointError, build_model, file_sha256, load_checkpoint, save_checkpoint
-from .model import EnsembleNet, ModelConfig, TabularNet, embedding_size, model_for
+from .network import EnsembleNet, ModelConfig, TabularNet, embedding_size, model_for
 from .trainer import (
     LOSSES,
     Batch,

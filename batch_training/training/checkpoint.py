@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from batch_training.storage.files import sha256_file, write_bytes_atomic
 
-from .model import ModelConfig, model_for
+from .network import ModelConfig, model_for
 
 FORMAT = "batch_training.checkpoint/1"
 _JSON_SECTIONS = ("model_config", "preprocessing", "history", "lineage", "metadata")

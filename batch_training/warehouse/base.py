@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import pyarrow as pa
 
-from batch_training.errors import CODE, CONFIG, PlatformError, TRANSIENT
+from batch_training.errors import CODE, CONFIG, TRANSIENT, PlatformError
 from batch_training.spec.identifiers import check_identifier, check_table_name, quote_identifier
 from batch_training.timestamps import DayKind
 
@@ -108,7 +108,7 @@ class Warehouse(ABC):
         read and its count agree even while the DWH is being loaded."""
         yield
 
-    def create_index(self, table: str, column: str) -> None:
+    def create_index(self, table: str, column: str) -> None:  # noqa: B027 - optional: a no-op where indexes do not apply
         """An index on the partition column, so a day range does not scan the whole table."""
 
     def literals(self, lower: object, upper: object) -> tuple[str, str] | None:

@@ -12,7 +12,12 @@ import pyarrow as pa
 from batch_training.spec.identifiers import check_table_name, quote_identifier
 from batch_training.timestamps import DayKind
 from batch_training.warehouse.base import (
-    Warehouse, WarehouseConfigError, WarehouseError, WarehouseQueryError, WarehouseUnavailable, timezone_literal,
+    Warehouse,
+    WarehouseConfigError,
+    WarehouseError,
+    WarehouseQueryError,
+    WarehouseUnavailable,
+    timezone_literal,
 )
 
 # Missing tables or columns, a file that does not exist, a refused permission: the settings are wrong.

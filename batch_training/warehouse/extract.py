@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from batch_training.spec.identifiers import check_identifier, check_table_name, quote_identifier
-from batch_training.spec.model import SourceSpec
+from batch_training.spec.tables import SourceSpec
 from batch_training.timestamps import DayKind, NotTemporal, day_bounds, day_kind, day_numbers, day_of_number
 from batch_training.warehouse.base import Warehouse, WarehouseConfigError
 

@@ -17,7 +17,12 @@ from batch_training.spec.identifiers import check_identifier, check_table_name, 
 from batch_training.timestamps import DayKind
 from batch_training.urls import redact_key_values
 from batch_training.warehouse.base import (
-    Warehouse, WarehouseConfigError, WarehouseError, WarehouseQueryError, WarehouseUnavailable, timezone_literal,
+    Warehouse,
+    WarehouseConfigError,
+    WarehouseError,
+    WarehouseQueryError,
+    WarehouseUnavailable,
+    timezone_literal,
 )
 
 _TYPED = {CONFIG: WarehouseConfigError, TRANSIENT: WarehouseUnavailable}
@@ -31,7 +36,8 @@ def _query_error(exc: adbc_driver_manager.Error, doing: str) -> WarehouseError:
     found = sqlstate_class(getattr(exc, "sqlstate", None))
     if found is None and isinstance(exc, adbc_driver_manager.OperationalError):
         found = TRANSIENT  # the connection broke before the server could say why
-    return _TYPED.get(found, WarehouseQueryError)(f"PostgreSQL {doing} failed: {_first_line(exc)}")
+    kind = WarehouseQueryError if found is None else _TYPED.get(found, WarehouseQueryError)
+    return kind(f"PostgreSQL {doing} failed: {_first_line(exc)}")
 
 
 def connect_error(exc: adbc_driver_manager.Error) -> WarehouseError:
@@ -62,8 +68,8 @@ class PostgresWarehouse(Warehouse):
         # The ADBC driver streams a statement without bind parameters through its fast COPY path;
         # with parameters it was 2.0x a raw COPY, with literals 1.2x (make bench). The bounds are
         # typed date/datetime values rendered by isoformat(), never text from outside.
-        rendered = (_literal(lower), _literal(upper))
-        return rendered if all(rendered) else None
+        low, high = _literal(lower), _literal(upper)
+        return (low, high) if low and high else None
 
     def day_sql(self, column_sql: str, kind: DayKind, timezone: str) -> str:
         tz = timezone_literal(timezone)

@@ -12,7 +12,12 @@ import dagster as dg
 
 from batch_training.defs import build_defs
 from batch_training.defs.resources import (
-    AlertsResource, ArtifactStoreResource, ImageBuilderResource, LedgerResource, RegistryResource, WarehouseResource,
+    AlertsResource,
+    ArtifactStoreResource,
+    ImageBuilderResource,
+    LedgerResource,
+    RegistryResource,
+    WarehouseResource,
 )
 from batch_training.settings import Settings
 from batch_training.spec import TrainingSpec

@@ -8,7 +8,10 @@ import dagster as dg
 
 from batch_training.defs.ingest import build_ingest_defs, ingest_job_name
 from batch_training.defs.resources import (
-    ArtifactStoreResource, ImageBuilderResource, RegistryResource, WarehouseResource,
+    ArtifactStoreResource,
+    ImageBuilderResource,
+    RegistryResource,
+    WarehouseResource,
 )
 from batch_training.spec import TrainingSpec
 

@@ -1,4 +1,4 @@
-"""A real, throwaway PostgreSQL server for tests and the benchmark (``batch_training.ops.postgres``),
+"""A real, throwaway PostgreSQL server for tests and the benchmark (``batch_training.stack.postgres``),
 as a pytest plugin (``pytest_plugins = ["batch_training_tests.support.postgres"]``) with the
 fixtures ``postgres_server`` (one server per session), ``postgres_url`` (a new database per
 test) and ``registry_url`` (SQLite, then PostgreSQL); tests that use the server are marked ``postgres``.
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from batch_training.ops.postgres import PostgresServer, postgres_available, running_postgres
+from batch_training.stack.postgres import PostgresServer, postgres_available, running_postgres
 
 __all__ = ["PostgresServer", "postgres_available", "running_postgres"]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -15,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from batch_training.ops import procs, stack, stack_postgres
-from batch_training.ops.postgres import postgres_available
+from batch_training.ports import free_port
+from batch_training.stack import control, databases, procs
+from batch_training.stack.postgres import postgres_available
 from batch_training_tests.support import flights
 
 
@@ -31,10 +31,6 @@ def require(reason: str | None, what: str = "the stack tests") -> None:
         pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def processes_with_home(home: Path) -> list[int]:
@@ -59,8 +55,8 @@ def assert_all_stopped(home: Path, state: dict) -> None:
     assert not leftovers, f"processes left behind: {leftovers}"
     for name, record in state["processes"].items():
         assert not procs.running_members(record), f"{name} still running"
-    server = stack_postgres.local_server(stack.layout(home).stack, stack.layout(home).log("postgres"))
-    assert not stack_postgres.is_running(server), "PostgreSQL still running"
+    server = databases.local_server(control.layout(home).stack, control.layout(home).log("postgres"))
+    assert not databases.is_running(server), "PostgreSQL still running"
 
 
 @contextlib.contextmanager
@@ -70,16 +66,16 @@ def running_stack(env: dict[str, str], prefix: str = "bt-stack-") -> Iterator[tu
     os.chmod(home, 0o755)  # the postgres OS user must pass through it
     state = None
     with pytest.MonkeyPatch.context() as mp:
-        for var in stack.PG_VARS:  # always its own PostgreSQL, whatever the caller's environment
+        for var in control.PG_VARS:  # always its own PostgreSQL, whatever the caller's environment
             mp.delenv(var, raising=False)
         try:
             env = {**env, "BATCH_TRAINING_SPEC_DIR": str(flights.write_small_flights(home / "specs"))}
-            state = stack.up(home, port=free_port(), seed=flights.SEED, extra_env=env, timeout=420)
+            state = control.up(home, port=free_port(), seed=flights.SEED, extra_env=env, timeout=420)
             yield state, home
         finally:
-            stack.down(home)
+            control.down(home)
             said: list[str] = []
-            assert not stack.down(home, echo=said.append) and said[0].startswith("nothing to stop")
+            assert not control.down(home, echo=said.append) and said[0].startswith("nothing to stop")
             state = state or {"processes": {}}
             try:
                 assert_all_stopped(home, state)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import dagster as dg
 from dagster import DagsterEventType
 
+from batch_training.defs.automation.plans import JobPlan, planned_partitions
 from batch_training.errors import DATA, GATE, TRANSIENT
 from batch_training.operations import tags
 from batch_training.operations.classify import HINT_KEY, classify_record, summary
 from batch_training.operations.planner import FailedRun
-from batch_training.defs.automation.plans import JobPlan, planned_partitions
 
 GATE_CHECKS = ("gate", "smoke_test")
 

@@ -33,7 +33,14 @@ from batch_training.operations import failpoints, tags
 from batch_training.operations.ledger import Ledger
 from batch_training.operations.ledger_schema import ACTIVE
 from batch_training.operations.planner import (
-    Continuation, Relaunch, awaits_retry, by_relaunch_key, plan_continuations, plan_due, plan_relaunches, resolves,
+    Continuation,
+    Relaunch,
+    awaits_retry,
+    by_relaunch_key,
+    plan_continuations,
+    plan_due,
+    plan_relaunches,
+    resolves,
 )
 from batch_training.settings import Settings
 

@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from batch_training.defs.partitions import as_of_partitions
 from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
 from batch_training.defs.training.dataset import cleansed_days
-from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.errors import DataError
 from batch_training.features import window_for
 from batch_training.features.dataset import window_data_version

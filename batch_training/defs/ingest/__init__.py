@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from batch_training.defs.partitions import own_selection
 from batch_training.defs.boundary import StepRetries
 from batch_training.defs.ingest.cleansed import build_cleansing_assets
 from batch_training.defs.ingest.raw import build_raw_asset
+from batch_training.defs.partitions import own_selection
 from batch_training.defs.tables import tables
 from batch_training.spec import TrainingSpec
 

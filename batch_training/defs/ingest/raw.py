@@ -5,7 +5,7 @@ import dagster as dg
 
 from batch_training.arrow_memory import prefer_jemalloc
 from batch_training.cleansing import checks
-from batch_training.cleansing.drift import SchemaReference, type_name
+from batch_training.cleansing.schema_reference import SchemaReference, type_name
 from batch_training.defs.boundary import StepRetries, failure_boundary
 from batch_training.defs.checks import check_result
 from batch_training.defs.days import RangeProgress

@@ -7,7 +7,7 @@ import dagster as dg
 from batch_training.cleansing.checks import Verdict
 from batch_training.defs.boundary import failure_boundary
 from batch_training.defs.checks import check_result
-from batch_training.defs.monitoring.alerting import alert_days
+from batch_training.defs.monitoring.notify import alert_days
 from batch_training.defs.monitoring.production import production_of
 from batch_training.defs.partitions import daily_partitions, day_of
 from batch_training.defs.resources import AlertsResource, ArtifactStoreResource, RegistryResource

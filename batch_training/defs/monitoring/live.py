@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from batch_training.cleansing.checks import Verdict
 from batch_training.defs.boundary import failure_boundary
 from batch_training.defs.checks import check_result
-from batch_training.defs.monitoring.alerting import alert_days
+from batch_training.defs.monitoring.notify import alert_days
 from batch_training.defs.monitoring.production import Production, production_of
 from batch_training.defs.partitions import daily_partitions, day_of
 from batch_training.defs.resources import AlertsResource, ArtifactStoreResource, RegistryResource

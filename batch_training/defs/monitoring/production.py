@@ -9,7 +9,7 @@ from pathlib import Path
 
 from batch_training.features.dataset import LoadedDataset, read_training_data
 from batch_training.monitoring import PROFILE_FILE, ReferenceProfile, build_profile, load_profile
-from batch_training.registry.model import ModelVersion
+from batch_training.registry.versions import ModelVersion
 from batch_training.spec import TrainingSpec
 from batch_training.storage import AsOfArtifacts, PartitionStore
 

@@ -1,26 +1,25 @@
 """``<spec>/server_image``: the candidate as a prediction-server bundle and image, smoke-tested."""
 
-import socket
 import tempfile
 from pathlib import Path
 
 import dagster as dg
 
-from batch_training.defs.resources import ArtifactStoreResource, ImageBuilderResource
+from batch_training.candidate import Predictor
 from batch_training.defs.boundary import StepRetries, failure_boundary
+from batch_training.defs.partitions import as_of_partitions
+from batch_training.defs.resources import ArtifactStoreResource, ImageBuilderResource
+from batch_training.defs.uris import URI, served_uri
 from batch_training.errors import GateError
-from batch_training.defs.training.partitions import as_of_partitions
+from batch_training.evaluation.record import EvaluationReport
 from batch_training.features.columns import request_rows
 from batch_training.features.dataset import read_training_data
 from batch_training.images.smoke import SmokeResult, smoke_test, wait_ready
-from batch_training.modeling import Predictor
+from batch_training.ports import free_port
 from batch_training.serving import build_bundle
-from batch_training.evaluation.record import EvaluationReport
 from batch_training.serving.record import BuiltImage, ImageRecord
-from batch_training.defs.uris import URI, served_uri
 from batch_training.spec import TrainingSpec
-from batch_training.storage import AsOfArtifacts
-from batch_training.storage import sha256_file
+from batch_training.storage import AsOfArtifacts, sha256_file
 from batch_training.training import load_checkpoint
 
 READY_TIMEOUT_S = 180
@@ -30,10 +29,6 @@ def model_version(as_of: str, checkpoint_sha: str) -> str:
     return f"{as_of}-{checkpoint_sha[:8]}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_image_asset(spec: TrainingSpec, retries: StepRetries | None = None) -> dg.AssetsDefinition:
@@ -95,7 +90,7 @@ def _build_and_smoke(context, spec: TrainingSpec, store, images: ImageBuilderRes
     predictor = Predictor(checkpoint)
     expected = predictor(data.holdout)
     rows = request_rows(spec, data.holdout)
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "server.log"
         server = builder.start(bundle.path, image, port, log_path)

@@ -6,15 +6,15 @@ from importlib.metadata import version as package_version
 
 import dagster as dg
 
-from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
 from batch_training.defs.boundary import StepRetries, failure_boundary
+from batch_training.defs.partitions import as_of_partitions
+from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
+from batch_training.defs.uris import URI, served_uri
 from batch_training.errors import GateError
-from batch_training.defs.training.partitions import as_of_partitions
+from batch_training.evaluation.record import EvaluationReport
 from batch_training.monitoring import inputs_identity
 from batch_training.monitoring.retrain import IDENTITY_KEY
-from batch_training.evaluation.record import EvaluationReport
 from batch_training.serving.record import ImageRecord
-from batch_training.defs.uris import URI, served_uri
 from batch_training.spec import TrainingSpec
 from batch_training.storage import AsOfArtifacts
 

@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from batch_training.defs.partitions import own_selection
 from batch_training.defs.boundary import StepRetries
+from batch_training.defs.partitions import own_selection
 from batch_training.defs.serving import build_image_asset, build_promotion_asset
 from batch_training.defs.training.dataset import build_dataset_asset
-from batch_training.defs.training.model import build_model_asset
 from batch_training.defs.training.report import build_report_asset
+from batch_training.defs.training.trained_model import build_model_asset
 from batch_training.operations import tags
 from batch_training.spec import TrainingSpec
 

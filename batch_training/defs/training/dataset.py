@@ -8,11 +8,10 @@ import dagster as dg
 import pyarrow as pa
 
 from batch_training.defs.boundary import failure_boundary
-from batch_training.defs.partitions import day_of
+from batch_training.defs.partitions import as_of_partitions, day_of, window_mapping
 from batch_training.defs.resources import ArtifactStoreResource
-from batch_training.defs.training.partitions import as_of_partitions, window_mapping
-from batch_training.features import window_for
 from batch_training.defs.tables import tables
+from batch_training.features import window_for
 from batch_training.features.dataset import JoinedDays, build_training_data, describe, write_training_data
 from batch_training.spec import TrainingSpec
 from batch_training.storage import AsOfArtifacts, PartitionStore, atomic_directory, sha256_file

@@ -1,18 +1,18 @@
 """``<spec>/evaluation_report`` and its blocking ``gate`` check."""
 
+from pathlib import Path
+
 import dagster as dg
 from pydantic import Field
 
-from pathlib import Path
-
-from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
+from batch_training.candidate import Predictor
+from batch_training.candidate.evaluate import evaluate
 from batch_training.defs.boundary import StepRetries, failure_boundary
+from batch_training.defs.partitions import as_of_partitions
+from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
 from batch_training.errors import InfrastructureError
-from batch_training.defs.training.partitions import as_of_partitions
 from batch_training.evaluation import png_data_uri, render_markdown, write_report
 from batch_training.features.dataset import read_training_data
-from batch_training.modeling import Predictor
-from batch_training.modeling.evaluate import evaluate
 from batch_training.operations import tags
 from batch_training.spec import TrainingSpec
 from batch_training.storage import AsOfArtifacts, atomic_directory

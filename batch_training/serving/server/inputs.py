@@ -68,7 +68,10 @@ def instants(texts: list[str | None], timezone: str, naive: str) -> np.ndarray:
     for i, text in enumerate(texts):
         if text is None:
             continue
-        seconds, zoned = wall_or_instant(text)
+        found = wall_or_instant(text)
+        if found is None:  # not a real day: the request checks refuse it before this
+            continue
+        seconds, zoned = found
         if zoned or naive == "utc":
             out[i] = seconds * US_PER_S
         else:

@@ -26,13 +26,13 @@ feature names.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from types import GenericAlias
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
 
 from .inputs import DATE_PATTERN, DATE_RULE, KINDS, TIMESTAMP_PATTERN, day_number, request_inputs
-
 
 WHOLE_RULE = "this column holds whole numbers"
 CLOCK_RULE = "an HHMM clock time needs 0000..2400 and minutes below 60"
@@ -77,9 +77,9 @@ def _real_day(value: str) -> str:
 
 
 def _temporal(name: str, contract: dict, pattern: str) -> tuple[Any, Any]:
-    kind = Annotated[str, Field(strict=True, pattern=pattern), AfterValidator(_real_day)]
+    kind: Any = Annotated[str, Field(strict=True, pattern=pattern), AfterValidator(_real_day)]
     if contract.get("nullable", False):
-        return kind | None, Field(default=None, alias=name)
+        return Optional[kind], Field(default=None, alias=name)
     return kind, Field(alias=name)
 
 
@@ -99,7 +99,7 @@ def row_model(metadata: dict) -> type[BaseModel]:
 
 def batch_model(row: type[BaseModel], max_rows: int) -> type[BaseModel]:
     return create_model("BatchRequest", __config__=ConfigDict(extra="forbid"),
-                        rows=(list[row], Field(max_length=max_rows, description=f"at most {max_rows} rows")))
+                        rows=(GenericAlias(list, (row,)), Field(max_length=max_rows, description=f"at most {max_rows} rows")))
 
 
 class Classification(BaseModel):
@@ -111,7 +111,7 @@ def response_models(task: str) -> tuple[type[BaseModel], type[BaseModel]]:
     """(single, batch) response models for the task."""
     prediction: Any = float if task == "regression" else Classification
     single = create_model("Prediction", prediction=(prediction, ...), model_version=(str, ...))
-    batch = create_model("BatchPrediction", predictions=(list[prediction], ...), model_version=(str, ...))
+    batch = create_model("BatchPrediction", predictions=(GenericAlias(list, (prediction,)), ...), model_version=(str, ...))
     return single, batch
 
 

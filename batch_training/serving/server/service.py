@@ -24,8 +24,8 @@ from pydantic_core import from_json, to_json
 from starlette.responses import Response
 
 from .columns import Validator
-from .inputs import Derivation
 from .errors import FIELD_REQUIRED, NOT_AN_OBJECT, Errors, invalid, key
+from .inputs import Derivation
 from .model import Model
 
 

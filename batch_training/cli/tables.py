@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from batch_training.registry.model import ModelVersion
+from batch_training.operations.ledger import Failure
+from batch_training.registry.versions import ModelVersion
 
 MAX_METRICS = 3
 
@@ -57,3 +58,13 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
     lines = [header, ["-" * w for w in widths], *rows]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+
+
+def format_failures(entries: Iterable[Failure]) -> str:
+    """A text table for the command line: one line per entry, oldest first as given."""
+    entries = list(entries)
+    if not entries:
+        return "(no failures)"
+    rows = [[str(f.id), f.status, f.failure_class, f.spec, f.asset, f.partition or "-", str(f.attempts),
+             f.run_id[:8], f.error[:60]] for f in entries]
+    return _table(["id", "status", "class", "spec", "asset", "partition", "attempts", "run", "error"], rows)

@@ -11,15 +11,24 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from batch_training.candidate.predict import Predictor
 from batch_training.evaluation import (
-    GateDecision, calibration_png, constant_prediction, decide, error_by_slice_png, learning_curve_png,
-    metrics_for, naive_rule_prediction, precision_recall_png, predicted_vs_actual_png, primary_metric,
+    GateDecision,
+    calibration_png,
+    constant_prediction,
+    decide,
+    error_by_slice_png,
+    learning_curve_png,
+    metrics_for,
+    naive_rule_prediction,
+    precision_recall_png,
+    predicted_vs_actual_png,
+    primary_metric,
     slice_metrics,
 )
 from batch_training.evaluation.threshold import choose_threshold
 from batch_training.features.dataset import LoadedDataset
 from batch_training.features.preprocess import Preprocessor
-from batch_training.modeling.predict import Predictor
 from batch_training.spec import TrainingSpec
 
 

@@ -15,7 +15,6 @@ import pwd
 import re
 import secrets
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -23,6 +22,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from batch_training.ports import free_port
 
 PG_OS_USER = "postgres"
 START_TIMEOUT_S = 60
@@ -79,10 +80,6 @@ def postgres_available() -> bool:
     return shutil.which("runuser") is not None
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _traversable_by_others(path: Path) -> bool:
@@ -105,7 +102,7 @@ class PostgresServer:
                  password: str | None = None, durable: bool = False):
         self.bindir = bindir
         self.host = "127.0.0.1"
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.user = "postgres"
         self.password = password or secrets.token_urlsafe(18)  # URL-safe: no quoting needed in a URL
         self.durable = durable
@@ -249,7 +246,7 @@ def running_postgres() -> Iterator[PostgresServer]:
             except RuntimeError:  # the port picked may have been taken in the meantime
                 if attempt == 2 or server._running:
                     raise
-                server.port = _free_port()
+                server.port = free_port()
                 server._write_settings()  # later settings win in postgresql.conf
         yield server
     finally:

@@ -17,13 +17,21 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from batch_training.candidate.predict import Predictor
 from batch_training.evaluation.threshold import ThresholdChoice, choose_threshold
 from batch_training.features.dataset import LoadedDataset
 from batch_training.features.preprocess import Preprocessor
-from batch_training.modeling.predict import Predictor
 from batch_training.spec.training import ModelSpec
 from batch_training.training import (
-    Batch, Callback, Checkpoint, ModelConfig, TabularNet, TrainConfig, TrainResult, seed_everything, train,
+    Batch,
+    Callback,
+    Checkpoint,
+    ModelConfig,
+    TabularNet,
+    TrainConfig,
+    TrainResult,
+    seed_everything,
+    train,
 )
 
 _LOSS = {"binary": "bce", "multiclass": "cross_entropy"}
@@ -117,8 +125,9 @@ def _train_member(config: ModelConfig, train_batch: Batch, valid_batch: Batch, m
     seed_everything(seed)
     net = TabularNet(config)
     for callback in callbacks:
-        if hasattr(callback, "on_member_start"):
-            callback.on_member_start(i, model.ensemble)
+        start = getattr(callback, "on_member_start", None)  # optional in the Callback protocol
+        if start is not None:
+            start(i, model.ensemble)
     return train(net, train_batch, valid_batch, TrainConfig(
         epochs=model.epochs, batch_size=model.batch_size, learning_rate=model.learning_rate,
         weight_decay=model.weight_decay, patience=model.patience, seed=seed,

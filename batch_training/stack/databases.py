@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
-import socket
 import stat
 from pathlib import Path
 
-from batch_training.ops.postgres import PG_OS_USER, PostgresServer, find_bindir
+from batch_training.ports import free_port
+from batch_training.stack.postgres import PG_OS_USER, PostgresServer, find_bindir
 
 DATABASES = ("dagster", "dwh", "registry")
 
@@ -27,10 +27,6 @@ def _as_root() -> bool:
     return os.geteuid() == 0
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -67,7 +63,7 @@ def local_server(stack_dir: Path, log_file: Path) -> PostgresServer:
     _check_reachable(base)
     password_file, port_file = base / "password", base / "port"
     password, new_password = _remembered(password_file, lambda: secrets.token_urlsafe(24))
-    port, _ = _remembered(port_file, lambda: str(_free_port()))
+    port, _ = _remembered(port_file, lambda: str(free_port()))
     server = PostgresServer(bindir, base_dir=base, port=int(port), password=password, durable=True)
     if new_password and server.initialized:
         raise StackError(f"{password_file} is missing but {server.data_dir} holds a database whose password "

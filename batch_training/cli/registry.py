@@ -21,7 +21,7 @@ def _registry():
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from batch_training.registry.cli import format_history, format_versions
+    from batch_training.cli.tables import format_history, format_versions
 
     registry = _registry()
     print(format_versions(registry.versions(args.spec)))
@@ -52,8 +52,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_failures(args: argparse.Namespace) -> int:
-    from batch_training.cli import local_runner
-    from batch_training.operations.ledger import Ledger, format_failures
+    from batch_training.cli.pipeline import local_runner
+    from batch_training.cli.tables import format_failures
+    from batch_training.operations.ledger import Ledger
     from batch_training.spec import load_specs
 
     local_runner(load_specs(get_settings().spec_dir))  # failed runs not yet recorded are recorded first
@@ -63,7 +64,7 @@ def cmd_failures(args: argparse.Namespace) -> int:
 
 
 def cmd_rekick(args: argparse.Namespace) -> int:
-    from batch_training.cli import local_runner
+    from batch_training.cli.pipeline import local_runner
     from batch_training.defs.runner import rekick
     from batch_training.operations.ledger import Ledger
     from batch_training.spec import load_specs

@@ -5,13 +5,13 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
+from batch_training.candidate import fit_candidate
 from batch_training.defs.boundary import failure_boundary
+from batch_training.defs.partitions import as_of_partitions
 from batch_training.defs.resources import ArtifactStoreResource
-from batch_training.defs.training.partitions import as_of_partitions
-from batch_training.features.dataset import read_training_data
-from batch_training.modeling import fit_candidate
-from batch_training.monitoring import build_profile, save_profile
 from batch_training.defs.uris import URI, file_uri
+from batch_training.features.dataset import read_training_data
+from batch_training.monitoring import build_profile, save_profile
 from batch_training.spec import TrainingSpec
 from batch_training.storage import AsOfArtifacts
 from batch_training.training import EpochStats, save_checkpoint

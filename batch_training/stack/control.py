@@ -7,7 +7,7 @@ as soon as it runs (so ``down`` can stop whatever a failed ``up`` left):
    ``registry``; the DWH seeded with the sample data when its ``flights`` table is missing), unless
    ``DAGSTER_PG_HOST`` points at a server, which then must hold everything (the URLs of the DWH and
    the registry come from ``BATCH_TRAINING_WAREHOUSE_URL`` / ``BATCH_TRAINING_REGISTRY_URL``).
-2. ``dagster-webserver -h 127.0.0.1 -p PORT -w workspace.yaml``, then ``dagster-daemon run -w
+2. ``dagster-webserver -h 127.0.0.1 -p PORT -w stack/workspace.yaml`` (written here), then ``dagster-daemon run -w
    workspace.yaml``, each in its own process group, with ``DAGSTER_HOME=stack/dagster_home`` (a
    copy of the top-level ``dagster.yaml``) and ``BATCH_TRAINING_ENV=production``. Secrets travel
    only in these processes' environment; what is printed is redacted.
@@ -30,11 +30,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from batch_training.ops import health, procs, stack_postgres
-from batch_training.ops.stack_postgres import StackError
 from batch_training.settings import DAGSTER_EVENT_ENV
+from batch_training.stack import databases, health, procs
+from batch_training.stack.databases import StackError
+from batch_training.storage import write_text_atomic
 
-ROOT = Path(__file__).resolve().parents[2]
+INSTANCE_YAML_VAR = "BATCH_TRAINING_DAGSTER_YAML"  # the production dagster.yaml, when not found from the current folder
 LOCATION = "batch_training"
 DEFAULT_UI_PORT = 3000
 READY_TIMEOUT_S = 300.0
@@ -109,14 +110,14 @@ def _postgres(where: Layout, state: dict, seed, echo) -> dict[str, str]:
         state["postgres"] = {"local": False, "host": os.environ["DAGSTER_PG_HOST"], "started": False}
         echo(f"PostgreSQL: using {os.environ['DAGSTER_PG_HOST']}:{os.environ['DAGSTER_PG_PORT']} (not managed here)")
         return {v: os.environ[v] for v in (*PG_VARS, *URL_VARS)}
-    server = stack_postgres.local_server(where.stack, where.log("postgres"))
-    started = stack_postgres.start(server)
+    server = databases.local_server(where.stack, where.log("postgres"))
+    started = databases.start(server)
     state["postgres"] = {"local": True, "started": started, "data_dir": str(server.data_dir), "port": server.port}
     _write_state(where, state)
     echo(f"PostgreSQL: {'started' if started else 'already running (down leaves it running)'} "
          f"on 127.0.0.1:{server.port}, data {server.data_dir}")
-    stack_postgres.ensure_databases(server)
-    seeded = stack_postgres.seed_if_missing(server.url("dwh"), seed)
+    databases.ensure_databases(server)
+    seeded = databases.seed_if_missing(server.url("dwh"), seed)
     if seeded:
         echo(seeded)
     return _local_connections(server)
@@ -132,8 +133,8 @@ def _connections_again(where: Layout, state: dict) -> dict[str, str]:
     """The connection variables of a stack that is up (to start one of its processes again)."""
     if not (state.get("postgres") or {}).get("local"):
         return {v: os.environ[v] for v in (*PG_VARS, *URL_VARS) if v in os.environ}
-    server = stack_postgres.local_server(where.stack, where.log("postgres"))
-    if not stack_postgres.is_running(server):
+    server = databases.local_server(where.stack, where.log("postgres"))
+    if not databases.is_running(server):
         raise StackError("the stack's PostgreSQL is not running: `batch-training down`, then `up`")
     return _local_connections(server)
 
@@ -145,17 +146,33 @@ def _environment(where: Layout, connections: dict[str, str], ui_url: str, extra:
 
 
 def _project_root(root: Path | None) -> Path:
-    """The folder with ``dagster.yaml`` and ``workspace.yaml``: the repository (or the current folder)."""
-    for candidate in ([root] if root else [ROOT, Path.cwd()]):
-        if (candidate / "dagster.yaml").is_file() and (candidate / "workspace.yaml").is_file():
+    """Where the processes start and ``dagster.yaml`` comes from: ``root``, else the folder of
+    ``$BATCH_TRAINING_DAGSTER_YAML``, else the first of the current folder and its parents holding a
+    ``dagster.yaml`` (a checkout, or a deployment folder beside an installed package)."""
+    if root is None and os.environ.get(INSTANCE_YAML_VAR):
+        root = Path(os.environ[INSTANCE_YAML_VAR]).expanduser().resolve().parent
+    here = Path.cwd().resolve()
+    for candidate in ([root] if root else [here, *here.parents]):
+        if (candidate / "dagster.yaml").is_file():
             return candidate
-    raise StackError(f"dagster.yaml and workspace.yaml not found in {root or f'{ROOT} nor {Path.cwd()}'}: "
-                     "run from the repository")
+    raise StackError(f"no dagster.yaml in {root or f'{here} nor its parents'}: run from the repository or set "
+                     f"{INSTANCE_YAML_VAR}")
+
+
+# The workspace is the stack's own file: one code location, this package's definitions, so an
+# installed package needs no checkout to find it.
+_WORKSPACE = f"""\
+load_from:
+  - python_module:
+      module_name: batch_training.definitions
+      location_name: {LOCATION}
+"""
 
 
 def _dagster_home(where: Layout, root: Path) -> None:
     where.dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(root / "dagster.yaml", where.dagster_home / "dagster.yaml")
+    write_text_atomic(where.stack / "workspace.yaml", _WORKSPACE)
 
 
 def _wait(what: str, check: Callable[[], None], state: dict, where: Layout, log: str, deadline: float) -> None:
@@ -180,7 +197,7 @@ def _wait(what: str, check: Callable[[], None], state: dict, where: Layout, log:
 def _start_dagster(where: Layout, state: dict, env: dict, port: int, root: Path, deadline: float,
                    only: tuple[str, ...] = ("webserver", "daemon")) -> None:
     base = state["ui_url"]
-    workspace = str(root / "workspace.yaml")
+    workspace = str(where.stack / "workspace.yaml")
     if "webserver" in only:
         web = [_executable("dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace]
         state["processes"]["webserver"] = procs.start(web, env, where.log("webserver"), root)
@@ -274,8 +291,8 @@ def down(home: Path | str | None = None, timeout: float = procs.STOP_TIMEOUT_S,
             echo(f"{name} (process group {record['pgid']}): {procs.stop_group(record, timeout)}")
     pg = state.get("postgres") or {}
     if pg.get("local") and pg.get("started"):
-        server = stack_postgres.local_server(where.stack, where.log("postgres"))
-        echo(f"PostgreSQL on 127.0.0.1:{server.port}: {stack_postgres.stop(server)}")
+        server = databases.local_server(where.stack, where.log("postgres"))
+        echo(f"PostgreSQL on 127.0.0.1:{server.port}: {databases.stop(server)}")
     elif pg.get("local"):
         echo("PostgreSQL: left running (it was running before `up`)")
     where.state.unlink(missing_ok=True)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
+
+from batch_training.storage.files import write_text_atomic
 
 
 def type_name(arrow_type: pa.DataType) -> str:
@@ -51,7 +51,5 @@ class SchemaReference:
         with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             merged = {**new, **self._read()}  # what another writer learnt first wins
-            tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_text(json.dumps(merged, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_text_atomic(self.path, json.dumps(merged, indent=1, sort_keys=True))
             self._known = merged

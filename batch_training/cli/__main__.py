@@ -1,0 +1,5 @@
+import sys
+
+from batch_training.cli.main import main
+
+sys.exit(main())
