@@ -27,7 +27,7 @@ test: lint
 
 # The quick loop: no PostgreSQL, no browser, no image builds.
 test-fast: env
-	$(BIN)/pytest -m "not postgres and not ui and not image"
+	$(BIN)/pytest -n auto -m "not postgres and not ui and not image"
 
 # ruff (style, imports, bugbear) on everything, pyright on the core, dg's own check of the definitions.
 lint: env check
