@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from batch_training.settings import DAGSTER_EVENT_ENV
+from batch_training.settings import DAGSTER_EVENT_ENV, REGISTRY_URL_VAR, WAREHOUSE_URL_VAR
 from batch_training.stack import databases, health, procs
 from batch_training.stack.databases import StackError
 from batch_training.storage import write_text_atomic
@@ -40,7 +40,7 @@ LOCATION = "batch_training"
 DEFAULT_UI_PORT = 3000
 READY_TIMEOUT_S = 300.0
 PG_VARS = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_DB", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD")
-URL_VARS = ("BATCH_TRAINING_WAREHOUSE_URL", "BATCH_TRAINING_REGISTRY_URL")
+URL_VARS = (WAREHOUSE_URL_VAR, REGISTRY_URL_VAR)  # their names are the settings' own
 
 __all__ = ["StackError", "Layout", "layout", "up", "down", "read_state"]
 
@@ -126,7 +126,7 @@ def _postgres(where: Layout, state: dict, seed, echo) -> dict[str, str]:
 def _local_connections(server) -> dict[str, str]:
     return {"DAGSTER_PG_HOST": server.host, "DAGSTER_PG_PORT": str(server.port), "DAGSTER_PG_DB": "dagster",
             "DAGSTER_PG_USER": server.user, "DAGSTER_PG_PASSWORD": server.password,
-            "BATCH_TRAINING_WAREHOUSE_URL": server.url("dwh"), "BATCH_TRAINING_REGISTRY_URL": server.url("registry")}
+            WAREHOUSE_URL_VAR: server.url("dwh"), REGISTRY_URL_VAR: server.url("registry")}
 
 
 def _connections_again(where: Layout, state: dict) -> dict[str, str]:
