@@ -19,7 +19,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from batch_training.defs.project import build_project_defs, pipelines_tree
+from batch_training.defs.project import build_project_defs, pipelines_tree, project_specs
 from batch_training.sample.seed import SeedOptions, seed_warehouse
 from batch_training.settings import get_settings, settings_from_env
 from batch_training.spec import SpecError, builtin_spec_dir, load_spec
@@ -136,7 +136,10 @@ def test_a_scaffolded_pipeline_materializes_with_the_standard_metadata(project, 
     try:
         settings = get_settings()
         seed_warehouse(settings.local_warehouse_url, SeedOptions(first_day=FIRST, last_day=LAST))
-        defs = build_project_defs(settings, pipelines_tree(_as_module(folder, "scaffolded_pipelines", monkeypatch)))
+        tree = pipelines_tree(_as_module(folder, "scaffolded_pipelines", monkeypatch))
+        defs = build_project_defs(settings, tree)
+        # the CLI's specs are the code location's: the folder's, then the scaffolded pipeline's
+        assert [spec.name for spec in project_specs(settings, tree)] == ["flights_delay", NAME]
     finally:
         get_settings.cache_clear()
 

@@ -36,9 +36,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def _select_specs(name: str | None):
-    from batch_training.spec import load_specs
+    from batch_training.defs.project import project_specs
 
-    specs = load_specs(get_settings().spec_dir)
+    specs = project_specs(get_settings())  # the spec folder's and the dg pipelines' (components)
     if name is None:
         return specs
     chosen = [s for s in specs if s.name == name]

@@ -41,6 +41,16 @@ def pipelines_tree(defs_module: ModuleType | None = None) -> dg.ComponentTree:
     return dg.ComponentTree.from_module(defs_module=module, project_root=folder.parent.parent)
 
 
+def project_specs(settings: Settings, tree: dg.ComponentTree | None = None) -> list:
+    """Every spec of the code location: the folder's, then the components' (what the CLI runs)."""
+    spec_dir = Path(settings.spec_dir) if settings.spec_dir else builtin_spec_dir()
+    tree = tree or pipelines_tree()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        pipelines = [c.training_spec() for c in tree.get_all_components(of_type=TrainingPipeline)]
+    return load_specs(spec_dir) + pipelines
+
+
 def build_project_defs(settings: Settings, tree: dg.ComponentTree | None = None,
                        resources: dict | None = None) -> dg.Definitions:
     tree = tree or pipelines_tree()
