@@ -136,6 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         decision = training_decision(runner, spec, as_of, force=args.force)
         if not decision.train:
             print(f"\n{spec.name}: not trained as of {as_of}: {decision.reason} (--force trains anyway)")
+            print_production(spec.name, runner)
             continue
         summary = run_training(runner, spec, as_of, args.epochs, args.override_reason or "")
         print_training(spec.name, summary)
@@ -162,6 +163,24 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             print(f"  failure: {summary.failure}")
         ok &= summary.success
     return 0 if ok else 1
+
+
+def print_production(name: str, runner) -> None:
+    """Where the model in production is: what a skipped training leaves serving."""
+    from batch_training.registry import Registry
+    from batch_training.settings import registry_url
+    from batch_training.storage import AsOfArtifacts, PartitionStore
+
+    with Registry(registry_url(runner.settings)) as reg:
+        current = reg.production(name)
+    if current is None:
+        return
+    artifacts = AsOfArtifacts.of(PartitionStore(runner.settings.data_dir), name, current.as_of.isoformat())
+    print(f"  production model: {current.version}")
+    print(f"  bundle: {current.bundle_uri}")
+    print(f"  serve it: .venv/bin/batch-training serve --spec {name}   (http://127.0.0.1:8080/predict)")
+    print(f"  model: {current.artifact_uri}")
+    print(f"  report: {artifacts.report_md}")
 
 
 def print_training(name: str, s) -> None:
