@@ -173,3 +173,31 @@ def test_the_retraining_decision():
     decision = decide_training(eager, day, "new", model, ["2013-02-03"])
     assert decision.train is True and "drift" in decision.reason
     assert decide_training(spec, day, "new", model).train is True                         # daily by default
+
+
+def test_a_drift_error_trains_early_only_when_the_spec_asks(world, alerts):
+    from batch_training.defs.automation.schedule import build_retrain_on_drift
+    from batch_training.defs.training import build_training_defs
+
+    _rewrite(world, DRIFT_DAY, "dep_delay", lambda v: v + 240)
+    result = _monitor(world, alerts, DRIFT_DAY, DRIFT_DAY)
+    run = world.instance.get_run_by_id(result.run_id)
+    resources = {"registry": RegistryResource(url=world.registry_url),
+                 "artifacts": ArtifactStoreResource(root=str(world.root / "data"))}
+
+    def tick(spec):
+        sensor = build_retrain_on_drift(spec, build_monitoring_defs(spec, make_settings(world.root)).jobs[0],
+                                        build_training_defs(spec).jobs[0], dg.DefaultSensorStatus.STOPPED)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="flights_delay__retrain_on_drift", dagster_event=result.get_run_success_event(),
+            dagster_instance=world.instance, dagster_run=run, resources=resources)
+        return sensor(context)
+
+    weekly = world.spec.model_copy(update={"schedule": world.spec.schedule.model_copy(update={"train_every_days": 30})})
+    assert "retrain_on_drift_error is off" in tick(weekly).skip_message
+    eager = weekly.model_copy(update={"monitoring": weekly.monitoring.model_copy(update={"retrain_on_drift_error": True})})
+    request = tick(eager)
+    next_day = (dt.date.fromisoformat(DRIFT_DAY) + dt.timedelta(days=1)).isoformat()
+    assert isinstance(request, dg.RunRequest) and request.partition_key == next_day
+    assert request.tags["batch_training/trigger"] == "drift"
+    assert request.tags["batch_training/train_reason"] == f"early: data drift ERROR on {DRIFT_DAY}"

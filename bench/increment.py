@@ -37,7 +37,7 @@ def measure(as_of: dt.date = AS_OF) -> dict:
     new_day, yesterday = as_of - dt.timedelta(days=1), as_of - dt.timedelta(days=2)
     with tempfile.TemporaryDirectory(prefix="bench-increment-") as tmp:
         env = _env(Path(tmp), event_env=True)
-        cli = _cli() + []
+        cli = _cli()
         say("increment: set-up (seed, ingest to the day before, train as of the day before)")
         for argv in (["seed"], ["ingest", "--spec", "flights_delay", "--first-day", "2013-01-01", "--last-day", str(yesterday)],
                      ["train", "--spec", "flights_delay", "--as-of", str(new_day)]):

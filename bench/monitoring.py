@@ -29,18 +29,14 @@ from batch_training.features.dataset import JoinedDays, LoadedDataset, build_tra
 from batch_training.monitoring import as_scores, build_profile, drift, live_performance, score_day
 from batch_training.monitoring.drift import day_level_features
 from batch_training.serving import build_bundle
-from batch_training.serving.local import predict_as_served
+from batch_training.serving.local import ServedBundle
 from batch_training.spec import load_specs
 from batch_training.training import save_checkpoint
 from bench.measure import say
-from bench.train import cleansed_days
+from bench.train import _floats, cleansed_days
 
 AS_OF = dt.date(2013, 6, 1)
 LAST = dt.date(2013, 12, 31)
-
-
-def _floats(table, column: str) -> np.ndarray:
-    return table.column(column).cast("float64").to_numpy(zero_copy_only=False)
 
 
 def measure() -> dict:
@@ -59,9 +55,9 @@ def measure() -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-monitoring-") as tmp:
         ckpt = Path(tmp) / "model.pt"
         save_checkpoint(ckpt, outcome.checkpoint)
-        bundle = build_bundle(ckpt, spec, "bench-monitoring", Path(tmp) / "bundle").path
+        served = ServedBundle(build_bundle(ckpt, spec, "bench-monitoring", Path(tmp) / "bundle").path)
         held = data.holdout  # the holdout MAE as served (the registry's figure, to 1e-4)
-        offline = float(np.mean(np.abs(np.asarray(predict_as_served(bundle, request_rows(spec, held)))
+        offline = float(np.mean(np.abs(np.asarray(served.predict(request_rows(spec, held)))
                                        - _floats(held, spec.target))))
         series, drift_ms, levels = [], [], {}
         day = AS_OF
@@ -76,7 +72,7 @@ def measure() -> dict:
                                            "error_features": [f.name for f in report.features if f.level == "ERROR"]}
                 labelled = rows.filter(pc.is_valid(rows.column(spec.target)))
                 y = _floats(labelled, spec.target)
-                scores = as_scores(spec.task, predict_as_served(bundle, request_rows(spec, labelled)), [])
+                scores = as_scores(spec.task, served.predict(request_rows(spec, labelled)), [])
                 naive = naive_rule_prediction(rule, _floats(data.train, rule.feature), _floats(data.train, spec.target),
                                               _floats(labelled, rule.feature)) if rule else None
                 live = score_day(spec.task, "mae", y, scores, naive)

@@ -14,6 +14,9 @@ def check_result(name: str, asset_key: dg.AssetKey, by_day: dict[str, Verdict]) 
     metadata: dict[str, object] = {"summary": verdict.summary, "days": sorted(by_day)[:1] + sorted(by_day)[-1:]}
     for key, value in verdict.details.items():
         metadata[key] = dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value
+    if len(by_day) == 1 and not verdict.passed:  # a range of one day: the day is named like any range's
+        failing = "errors" if verdict.severity == "ERROR" else "warnings"
+        metadata.setdefault(failing, dg.MetadataValue.json({next(iter(by_day)): verdict.summary}))
     return dg.AssetCheckResult(
         asset_key=asset_key, check_name=name, passed=verdict.passed,
         severity=dg.AssetCheckSeverity.ERROR if verdict.severity == "ERROR" else dg.AssetCheckSeverity.WARN,

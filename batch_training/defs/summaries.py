@@ -18,20 +18,23 @@ class CheckOutcome:
     warnings: dict[str, str] = field(default_factory=dict)  # day -> cause, WARN days
 
 
+def check_outcome(evaluation: dg.AssetCheckEvaluation, run_partition: str | None = None) -> CheckOutcome:
+    """One evaluation's outcome: its failing days from its metadata (a range run's), or its own
+    partition (a one-day run's)."""
+    severity = evaluation.severity.value
+    meta = evaluation.metadata
+    errors = dict(meta["errors"].value) if "errors" in meta else {}
+    warnings = dict(meta["warnings"].value) if "warnings" in meta else {}
+    day = evaluation.partition or run_partition
+    if not evaluation.passed and not errors and not warnings and day:
+        (errors if severity == "ERROR" else warnings)[day] = evaluation.description or "failed"
+    return CheckOutcome(evaluation.passed, severity, evaluation.description or "", errors, warnings)
+
+
 def check_outcomes(result: dg.ExecuteInProcessResult, run_partition: str | None = None) -> dict[str, CheckOutcome]:
     """``asset:check`` -> outcome; a one-day evaluation names its own partition."""
-    out = {}
-    for evaluation in result.get_asset_check_evaluations():
-        name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-        severity = evaluation.severity.value
-        meta = evaluation.metadata
-        errors = dict(meta["errors"].value) if "errors" in meta else {}
-        warnings = dict(meta["warnings"].value) if "warnings" in meta else {}
-        day = evaluation.partition or run_partition
-        if not evaluation.passed and not errors and not warnings and day:
-            (errors if severity == "ERROR" else warnings)[day] = evaluation.description or "failed"
-        out[name] = CheckOutcome(evaluation.passed, severity, evaluation.description or "", errors, warnings)
-    return out
+    return {f"{e.asset_key.to_user_string()}:{e.check_name}": check_outcome(e, run_partition)
+            for e in result.get_asset_check_evaluations()}
 
 
 def materialized_days(result: dg.ExecuteInProcessResult) -> dict[str, set[str]]:

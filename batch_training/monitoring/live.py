@@ -14,6 +14,10 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
+from batch_training.evaluation.metrics import metrics_for
+
 
 @dataclass(frozen=True)
 class LiveDay:
@@ -65,8 +69,6 @@ class LiveScore:
 def as_scores(task: str, predictions: list, classes: list[str]):
     """The server's predictions as the metrics read them: floats (regression) or the [n, k]
     probabilities in the order of ``classes``."""
-    import numpy as np
-
     if task == "regression":
         return np.asarray(predictions, dtype=np.float64)
     return np.asarray([[p["probabilities"][c] for c in classes] for p in predictions], dtype=np.float64).reshape(-1, len(classes))
@@ -74,10 +76,6 @@ def as_scores(task: str, predictions: list, classes: list[str]):
 
 def score_day(task: str, metric: str, y_true, scores, naive=None, threshold: float | None = None) -> LiveScore:
     """``y_true``: the day's targets (class indices for classification), ``scores``: ``as_scores``."""
-    import numpy as np
-
-    from batch_training.evaluation.metrics import metrics_for
-
     n = int(np.asarray(y_true).shape[0])
     if n == 0:
         return LiveScore(metric, 0, None, None, {})

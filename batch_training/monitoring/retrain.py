@@ -6,6 +6,7 @@ retrain early then. A run an operator forces always trains."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from batch_training.registry.versions import ModelVersion
@@ -21,7 +22,7 @@ class TrainDecision:
 
 
 def decide_training(spec: TrainingSpec, as_of: dt.date, identity: str | None, production: ModelVersion | None,
-                    drift_error_days: list[str] = (), force: bool = False, scheduled: bool = True) -> TrainDecision:
+                    drift_error_days: Sequence[str] = (), force: bool = False, scheduled: bool = True) -> TrainDecision:
     """``identity``: the inputs identity a training as of ``as_of`` would see (None when it cannot be
     known, e.g. a day is missing: then training runs and fails or succeeds on its own). A training an
     operator asks for (``scheduled=False``) skips only a repeat, never for the retraining interval."""

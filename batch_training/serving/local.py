@@ -17,19 +17,25 @@ class NotServable(DataError, ValueError):
     """The server refused the rows (they break its request schema)."""
 
 
-def predict_as_served(bundle_dir: Path, rows: list[dict]) -> list:
-    from batch_training.serving.server.model import Model, read_metadata
-    from batch_training.serving.server.service import Service
+class ServedBundle:
+    """A bundle's server in this process: loaded once (its metadata, its ONNX Runtime session),
+    then ``predict`` as often as needed."""
 
-    metadata = read_metadata(Path(bundle_dir))
-    service = Service(metadata, str(metadata["version"]), CHUNK_ROWS)
-    service.model = Model(Path(bundle_dir))
-    out: list = []
-    for start in range(0, len(rows), CHUNK_ROWS):
-        body = json.dumps({"rows": rows[start:start + CHUNK_ROWS]}, allow_nan=True).encode()
-        reply = service.batch(body, "application/json")
-        doc = json.loads(reply.body)
-        if reply.status_code != 200:
-            raise NotServable(f"the server refused rows {start}..: {json.dumps(doc)[:500]}")
-        out += doc["predictions"]
-    return out
+    def __init__(self, bundle_dir: Path):
+        from batch_training.serving.server.model import Model, read_metadata
+        from batch_training.serving.server.service import Service
+
+        metadata = read_metadata(Path(bundle_dir))
+        self.service = Service(metadata, str(metadata["version"]), CHUNK_ROWS)
+        self.service.model = Model(Path(bundle_dir))
+
+    def predict(self, rows: list[dict]) -> list:
+        out: list = []
+        for start in range(0, len(rows), CHUNK_ROWS):
+            body = json.dumps({"rows": rows[start:start + CHUNK_ROWS]}, allow_nan=True).encode()
+            reply = self.service.batch(body, "application/json")
+            doc = json.loads(bytes(reply.body))
+            if reply.status_code != 200:
+                raise NotServable(f"the server refused rows {start}..: {json.dumps(doc)[:500]}")
+            out += doc["predictions"]
+        return out

@@ -2,12 +2,14 @@
 (when the inputs changed and a retraining is due), or early when monitoring found data drift."""
 
 import datetime as dt
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from batch_training.defs.partitions import as_of_partitions
 from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
+from batch_training.defs.summaries import check_outcome
 from batch_training.defs.training.dataset import cleansed_days
 from batch_training.errors import DataError
 from batch_training.features import window_for
@@ -59,7 +61,7 @@ def _identity(spec: TrainingSpec, store, as_of: dt.date) -> str | None:
         return None
 
 
-def training_decision(spec: TrainingSpec, store, registry, as_of: str, drift_error_days: list[str] = (),
+def training_decision(spec: TrainingSpec, store, registry, as_of: str, drift_error_days: Sequence[str] = (),
                       force: bool = False, scheduled: bool = True) -> TrainDecision:
     with registry.open() as reg:
         production = reg.production(spec.name)
@@ -69,7 +71,7 @@ def training_decision(spec: TrainingSpec, store, registry, as_of: str, drift_err
 
 
 def train_request(context, spec: TrainingSpec, train_job: str, as_of: str, trigger: str, registry, artifacts,
-                  drift_error_days: list[str] = ()):
+                  drift_error_days: Sequence[str] = ()):
     """A RunRequest for the training as of ``as_of``, or the SkipReason that says why not."""
     running = context.instance.get_run_records(dg.RunsFilter(job_name=train_job, statuses=_IN_FLIGHT,
                                                              tags={tags.PARTITION: as_of}), limit=1)
@@ -123,14 +125,9 @@ def build_retrain_on_drift(spec: TrainingSpec, monitor_job, train_job, status: d
             return dg.SkipReason("monitoring.retrain_on_drift_error is off")
         run = context.dagster_run
         records = context.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
-        errors: list[str] = []
-        for record in records:
-            evaluation = record.event_log_entry.dagster_event.event_specific_data
-            if evaluation.asset_check_key == drift_check and not evaluation.passed:
-                errors += sorted((evaluation.metadata.get("errors").value or {}) if "errors" in evaluation.metadata
-                                 else [run.tags.get(tags.PARTITION)] if evaluation.severity == dg.AssetCheckSeverity.ERROR
-                                 else [])
-        errors = [d for d in errors if d]
+        evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+        errors = sorted(day for e in evaluations if e.asset_check_key == drift_check
+                        for day in check_outcome(e, run.tags.get(tags.PARTITION)).errors)
         if not errors:
             return dg.SkipReason("no data drift ERROR in the run")
         as_of = (dt.date.fromisoformat(max(errors)) + dt.timedelta(days=1)).isoformat()

@@ -22,12 +22,15 @@ from batch_training.spec import TrainingSpec
 TOP = 5
 
 
+def _cell(value: float | None, fmt: str) -> str:
+    return "" if value is None else format(value, fmt)
+
+
 def _table(report: DriftReport) -> str:
-    lines = ["| feature | kind | PSI | unseen | missing | level |", "|---|---|---|---|---|---|"]  # not judged: "-"
+    lines = ["| feature | kind | PSI | unseen | missing | level |", "|---|---|---|---|---|---|"]
     for f in report.top(TOP):
-        cell = lambda v, fmt: "" if v is None else format(v, fmt)  # noqa: E731
-        lines.append(f"| {f.name} | {f.kind} | {cell(f.psi, '.3f')} | {cell(f.unseen_share, '.1%')} | "
-                     f"{cell(f.missing_rate, '.1%')} | {f.level if f.judged else 'not judged'} |")
+        lines.append(f"| {f.name} | {f.kind} | {_cell(f.psi, '.3f')} | {_cell(f.unseen_share, '.1%')} | "
+                     f"{_cell(f.missing_rate, '.1%')} | {f.level if f.judged else 'not judged'} |")
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ from batch_training.features.dataset import day_rows
 from batch_training.monitoring import LiveScore, as_scores, score_day
 from batch_training.monitoring import live_performance as judge_live
 from batch_training.monitoring.plot import live_vs_offline_png
-from batch_training.serving.local import predict_as_served
+from batch_training.serving.local import ServedBundle
 from batch_training.settings import Settings
 from batch_training.spec import TrainingSpec
 
@@ -38,6 +38,7 @@ class _Scorer:
 
     def __init__(self, spec: TrainingSpec, production: Production):
         self.spec, self.production = spec, production
+        self.served = ServedBundle(production.bundle)
         self.train = production.training_data()
         self.metric = primary_metric(spec.task)
 
@@ -49,7 +50,7 @@ class _Scorer:
         else:  # class indices as training encoded them; a class training never saw cannot be scored
             y = pre.encode_target(table.column(spec.target))
             table, y = table.filter(y >= 0), y[y >= 0]
-        served = predict_as_served(self.production.bundle, request_rows(spec, table))
+        served = self.served.predict(request_rows(spec, table))
         scores = as_scores(spec.task, served, pre.target.classes or [])
         naive = None
         rule = spec.evaluation.naive
