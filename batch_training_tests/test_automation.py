@@ -206,9 +206,15 @@ def test_a_failure_in_an_implicit_asset_job_is_recovered_through_the_named_job(t
         seed_warehouse(url, SeedOptions(first_day=dt.date(2013, 1, 1), last_day=dt.date(2013, 1, 3)))
         fixed = automation_defs(load_specs()[0], settings, url, receiver.url)
         daemon = Daemon(fixed, instance)
-        [request] = daemon.tick()
-        assert request.job_name == "flights_delay__ingest" and request.partition_key == "2013-01-02"
-        assert daemon.launch(request).success
+        [request] = daemon.tick()  # a backfill of the day: the failed asset and what depends on it
+        subset = request.asset_graph_subset
+        assert sorted(k.to_user_string() for k in subset.asset_keys) == [
+            "flights_delay/cleansed", "flights_delay/quarantine", "flights_delay/raw"]
+        assert {d for k in subset.asset_keys for d in subset.get_partitions_subset(k).get_partition_keys()} == {"2013-01-02"}
+        relaunched = daemon.launch(request)
+        assert relaunched.success
+        [run] = relaunched.results
+        assert run.dagster_run.tags["dagster/partition"] == "2013-01-02"
         assert daemon.tick() == []
         with Ledger(f"sqlite:///{settings.home / 'registry.db'}") as book:
             [entry] = book.list(spec="flights_delay")

@@ -30,6 +30,23 @@ def ledger(settings) -> Ledger:
     return Ledger(f"sqlite:///{settings.home / 'registry.db'}")
 
 
+def targeted(request) -> dict[str, list[str]]:
+    """What a backfill request targets: asset (under the spec) -> days."""
+    subset = request.asset_graph_subset
+    return {"/".join(key.path[1:]): sorted(subset.get_partitions_subset(key).get_partition_keys())
+            for key in subset.asset_keys}
+
+
+def ledger_story(instance, asset, day) -> list[tuple]:
+    """The ledger's observations on one asset partition, oldest first: (change, status, attempts, id)."""
+    records = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(["flights_delay", *asset.split("/")]), asset_partitions=[day]),
+        limit=100, ascending=True).records
+    meta = [r.asset_observation.metadata for r in records]
+    return [(m["ledger_change"].value, m["ledger_status"].value, m["attempts"].value, m["ledger_id"].value)
+            for m in meta if "ledger_id" in m]
+
+
 def materialized(instance, asset):
     return sorted(instance.get_materialized_partitions(dg.AssetKey(["flights_delay", asset])))
 
@@ -52,35 +69,49 @@ def test_dwh_outage_is_retried_relaunched_within_budget_and_recovered_exactly(
                                                              * settings.retry_max)
 
         daemon = Daemon(defs, instance)
-        [request] = daemon.tick()  # both tables failed on the same days: one relaunch takes both
-        assert request.tags["dagster/asset_partition_range_start"] == DAYS[0]
-        assert request.tags["dagster/asset_partition_range_end"] == DAYS[-1]
-        assert {"/".join(k.path[1:]) for k in request.asset_selection} == {
-            "raw", "cleansed", "quarantine", "weather/raw", "weather/cleansed", "weather/quarantine"}
+        [request] = daemon.tick()  # both tables failed on the same days: one backfill takes both
+        assert targeted(request) == {asset: DAYS for asset in (
+            "raw", "cleansed", "quarantine", "weather/raw", "weather/cleansed", "weather/quarantine")}
+        assert request.tags["batch_training/trigger"] == "recovery" and request.tags["batch_training/attempt"] == "1"
         with ledger(settings) as book:
             entries = book.list(spec="flights_delay")
-        # asked for, not yet seen to exist: the entries wait for the run (no attempt counted yet)
+        # asked for, not yet seen to exist: the entries wait for the backfill (no attempt counted yet)
+        key = request.tags["batch_training/relaunch"]
         assert sorted((e.asset, e.partition, e.failure_class, e.status, e.attempts, e.relaunch_key) for e in entries) == \
-            sorted((asset, day, "transient", "open", 0, request.run_key)
+            sorted((asset, day, "transient", "open", 0, key)
                    for asset in ("flights_delay/raw", "flights_delay/weather/raw") for day in DAYS)
+        assert request.tags["batch_training/ledger_ids"] == ",".join(str(e.id) for e in sorted(entries, key=lambda e: e.id))
         assert "connect" in entries[0].error.lower() and postgres_server.password not in entries[0].error
 
-        assert not daemon.launch(request).success  # still down: the relaunch fails, the budget is counted
+        first = daemon.launch(request)  # still down: the backfill's one run fails, the budget is counted
+        assert first.status == "COMPLETED_FAILED" and len(first.results) == 1
         [again] = daemon.tick()
-        assert again.run_key != request.run_key and again.tags["batch_training/attempt"] == "2"
+        assert again.tags["batch_training/relaunch"] != key and again.tags["batch_training/attempt"] == "2"
+        assert targeted(again) == targeted(request)
     finally:
         postgres_server.start()
 
-    assert daemon.launch(again).success
+    second = daemon.launch(again)
+    assert second.status == "COMPLETED_SUCCESS"
     assert daemon.tick() == []
     with ledger(settings) as book:
         entries = book.list(spec="flights_delay")
-    assert {(e.partition, e.status, e.attempts) for e in entries} == {(day, "resolved", 2) for day in DAYS}
+    assert {(e.partition, e.status, e.attempts, e.backfill_id) for e in entries} == {
+        (day, "resolved", 2, second.backfill_id) for day in DAYS}
     assert len(entries) == 2 * len(DAYS)
     assert materialized(instance, "cleansed") == sorted(DAYS + ["2013-03-05", "2013-03-06"])
-    runs = instance.get_run_records()
-    recovery_runs = [r.dagster_run for r in runs if r.dagster_run.tags.get("batch_training/trigger") == "recovery"]
-    assert len(recovery_runs) == 2 and all(r.tags["dagster/asset_partition_range_start"] == DAYS[0] for r in recovery_runs)
+    # each attempt is one Dagster backfill whose one run covers the range
+    recovery = {b.backfill_id: b for b in instance.get_backfills() if b.tags.get("batch_training/trigger") == "recovery"}
+    assert {i: (b.status.value, b.tags["batch_training/attempt"]) for i, b in recovery.items()} == {
+        first.backfill_id: ("COMPLETED_FAILED", "1"), second.backfill_id: ("COMPLETED_SUCCESS", "2")}
+    for backfill_id in recovery:
+        [run] = [r.dagster_run for r in instance.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))]
+        assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]) == \
+            (DAYS[0], DAYS[-1])
+    # the ledger's story is on each failed partition, newest last
+    story = ledger_story(instance, "raw", DAYS[1])
+    assert story[0][:2] == ("recorded", "open") and story[-1][:3] == ("resolved", "resolved", 2)
+    assert ("relaunched", "rekicked", 2) in [s[:3] for s in story]
     assert alerts.received == []  # transient and recovered within the budget: nobody is paged
 
 
@@ -101,6 +132,9 @@ def test_spent_budget_alerts_once_and_stops_launching(postgres_server, postgres_
     assert alerts.kinds() == ["retries_exhausted"]
     body = alerts.received[0]
     assert body["batch_training"]["ledger_id"] is not None and "/runs/" in body["batch_training"]["run_url"]
+    # the last attempt was a recovery backfill: the alert links it
+    [backfill] = [b for b in dg.DagsterInstance.get_backfills(instance) if b.tags.get("batch_training/trigger") == "recovery"]
+    assert body["batch_training"]["link"] == f"http://127.0.0.1:3000/runs/b/{backfill.backfill_id}?tab=partitions"
     with ledger(settings) as book:
         assert {(e.status, e.attempts) for e in book.list(spec="flights_delay")} == {("open", 1)}
 

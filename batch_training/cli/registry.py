@@ -77,17 +77,27 @@ def cmd_rekick(args: argparse.Namespace) -> int:
     if not ids:
         print("nothing to rekick")
         return 0
-    results = rekick(runner, ids)
-    ok = all(r.success for r in results)
-    runs = ", ".join(f"{r.run_id} {'succeeded' if r.success else 'FAILED'}" for r in results)
-    print(f"rekicked {len(ids)} ledger entr{'y' if len(ids) == 1 else 'ies'} in {len(results)} run(s): {runs}")
-    return 0 if ok else 1
+    done = rekick(runner, ids)
+    ui = get_settings().ui_url.rstrip("/")
+    for backfill in done:
+        entries = " ".join(map(str, backfill.ledger_ids))
+        if backfill.success is None:
+            print(f"backfill {backfill.backfill_id} for ledger entries {entries}: submitted to the daemon "
+                  f"({ui}/runs/b/{backfill.backfill_id})")
+            continue
+        runs = ", ".join(f"{r.run_id} {'succeeded' if r.success else 'FAILED'}" for r in backfill.results)
+        print(f"backfill {backfill.backfill_id} for ledger entries {entries}: {backfill.status} in "
+              f"{len(backfill.results)} run(s): {runs}")
+    print(f"rekicked {len(ids)} ledger entr{'y' if len(ids) == 1 else 'ies'} in {len(done)} backfill(s)")
+    return 0 if all(b.success is not False for b in done) else 1
 
 
 def cmd_ignore(args: argparse.Namespace) -> int:
-    from batch_training.operations.ledger import Ledger
+    from batch_training.cli.pipeline import local_runner
+    from batch_training.spec import load_specs
 
-    with Ledger(_registry_url()) as book:
+    runner = local_runner(load_specs(get_settings().spec_dir))
+    with runner.ledger() as book:  # the partition shows it ignored too
         entry = book.ignore(args.id, args.reason)
     print(f"ledger entry {entry.id} ignored: {entry.reason}")
     return 0
@@ -117,7 +127,8 @@ def add_registry_commands(sub) -> None:
     failures.add_argument("--spec")
     failures.set_defaults(func=cmd_failures)
 
-    rekick = sub.add_parser("rekick", help="run failed partitions again (in this process) and resolve them on success")
+    rekick = sub.add_parser("rekick", help="relaunch failed partitions as backfills (through the daemon when one "
+                                           "runs, else in this process) and resolve them on success")
     rekick.add_argument("ids", nargs="*", type=int, default=[], help="ledger entry ids")
     rekick.add_argument("--all", action="store_true", help="every open entry (instead of ids)")
     rekick.set_defaults(func=cmd_rekick)

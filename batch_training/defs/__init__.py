@@ -86,12 +86,10 @@ def _build(specs: list[TrainingSpec], settings: Settings, spec_files: Mapping[st
     return built
 
 
-def _recovery(built: _Built, settings: Settings, jobs_elsewhere: dg.Definitions | None = None) -> dg.Definitions:
-    """The one recovery sensor, over the jobs of every spec built. A job built elsewhere (by a
-    component) is targeted as that very object: Dagster refuses two job objects of one name."""
-    elsewhere = {job.name: job for job in (jobs_elsewhere.jobs or [] if jobs_elsewhere else [])}
-    jobs = [elsewhere.get(job.name, job) for job in built.jobs]
-    return dg.Definitions(sensors=[build_recovery_sensor(built.plans, jobs, settings, _statuses(settings)[1])])
+def _recovery(built: _Built, settings: Settings) -> dg.Definitions:
+    """The one recovery sensor, over the assets of every spec built (components' too): it asks for
+    asset backfills, so it selects assets, not jobs."""
+    return dg.Definitions(sensors=[build_recovery_sensor(built.plans, settings, _statuses(settings)[1])])
 
 
 def build_defs(specs: list[TrainingSpec], settings: Settings, resources: dict | None = None, *,
@@ -106,7 +104,7 @@ def build_defs(specs: list[TrainingSpec], settings: Settings, resources: dict | 
     built = _build([*specs, *component_specs], settings, spec_files)
     resources = resources if resources is not None else resources_for(settings)
     return dg.Definitions.merge(*(built.specs[s.name] for s in specs), *([component_defs] if component_defs else []),
-                                _recovery(built, settings, component_defs), dg.Definitions(resources=resources))
+                                _recovery(built, settings), dg.Definitions(resources=resources))
 
 
 def build_pipeline_defs(spec: TrainingSpec, settings: Settings, spec_file: Path | None = None) -> dg.Definitions:

@@ -18,6 +18,8 @@ import dagster as dg
 from dagster import DagsterEventType
 
 from batch_training.defs import build_defs, build_plans
+from batch_training.defs.automation import backfills
+from batch_training.defs.automation.observations import observed
 from batch_training.defs.automation.plans import JobPlan, plan_for
 from batch_training.defs.automation.reaper import process_tags, reap_dead_runs
 from batch_training.defs.automation.record import Recorded, record_failed_run
@@ -26,7 +28,7 @@ from batch_training.evaluation.record import EvaluationReport
 from batch_training.operations import tags
 from batch_training.operations.alerts import alert_sink
 from batch_training.operations.ledger import Ledger
-from batch_training.operations.planner import awaits_retry, plan_continuations, plan_rekick
+from batch_training.operations.planner import Backfill, awaits_retry, plan_continuations, plan_rekick
 from batch_training.serving.record import ImageRecord
 from batch_training.settings import DAGSTER_EVENT_ENV, Settings, alert_webhook_url, registry_url
 from batch_training.spec import TrainingSpec
@@ -131,24 +133,40 @@ class LocalRunner:
     def _plan(self, run: dg.DagsterRun) -> JobPlan | None:
         return plan_for(self.instance, run, self.by_job)
 
+    def ledger(self):
+        """The failure ledger, its changes observed on their asset partitions (a context manager)."""
+        return observed(Ledger(self.ledger_url), self.instance, ui_url=self.settings.ui_url)
+
     def record(self, run_id: str) -> list[Recorded]:
         """Record a failed run in the ledger (once: a run recorded before changes nothing)."""
         run = self.instance.get_run_by_id(run_id)
         plan = self._plan(run) if run is not None else None
         if plan is None:
             return []
-        with Ledger(self.ledger_url) as book:
+        with self.ledger() as book:
             return record_failed_run(self.instance, run, plan, book, self.sink, self.settings,
                                      dt.datetime.now(dt.timezone.utc))
 
+    def backfill(self, planned: Backfill) -> BackfillSummary:
+        """Run a planned backfill in this process, recorded as a Dagster backfill (the UI's Backfills
+        tab shows it as it shows the daemon's), one run per contiguous range."""
+        plan = self.by_job[planned.job]
+        graph = self.defs.resolve_asset_graph()
+        subset = backfills.target(graph, plan.parts(planned))
+        record = backfills.InProcessBackfill(self.instance, graph, subset, plan.backfill_tags(planned), planned.title,
+                                             planned.description)
+        status, results = record.run(
+            lambda keys, partition_key, run_tags: self.execute(planned.job, run_tags, partition_key, selection=keys))
+        return BackfillSummary(record.backfill_id, status, results)
+
     def continue_held_back(self, recorded: Recorded, spec: TrainingSpec) -> list[RunSummary]:
-        """Run the steps after the failed one for the days that passed, one run per contiguous range."""
+        """Run the steps after the failed one for the days that passed: a backfill, a run per
+        contiguous range."""
         if not recorded.continue_days:
             return []
-        plan = self.by_job[recorded.run.job]
-        planned = plan_continuations(recorded.run, recorded.continue_days, {})
         self.instance.add_run_tags(recorded.run.run_id, {tags.CONTINUED: "true"})
-        return [self.summarize(self.execute(c.job, c.tags, selection=plan.selection(c)), spec) for c in planned]
+        return [self.summarize(result, spec) for planned in plan_continuations(recorded.run, recorded.continue_days, {})
+                for result in self.backfill(planned).results]
 
     def settle(self) -> list[str]:
         """Before anything else: runs of this host whose process is gone are marked failed, and every
@@ -266,23 +284,55 @@ def run_training(runner: LocalRunner, spec: TrainingSpec, as_of: str, epochs: in
     return summary
 
 
-def rekick(runner: LocalRunner, ids: list[int], reason: str = "rekicked by an operator") -> list[dg.ExecuteInProcessResult]:
-    """Run again, in this process, the partitions of these ledger entries: one run per job, failed
-    asset and contiguous range (from the failed asset on). Entries are marked rekicked with the run,
-    resolved when it succeeds, and recorded again when it fails."""
-    results = []
-    with Ledger(runner.ledger_url) as book:
+@dataclass
+class BackfillSummary:
+    backfill_id: str
+    status: str                      # Dagster's: COMPLETED_SUCCESS, COMPLETED_FAILED, or REQUESTED (the daemon's)
+    results: list = field(default_factory=list)  # the runs executed here (none when the daemon runs it)
+    ledger_ids: tuple[int, ...] = ()
+
+    @property
+    def success(self) -> bool | None:
+        """True or False once run here; None while the daemon runs it."""
+        return None if self.status == "REQUESTED" else self.status == "COMPLETED_SUCCESS"
+
+
+def rekick(runner: LocalRunner, ids: list[int]) -> list[BackfillSummary]:
+    """Relaunch the partitions of these ledger entries as asset backfills, one per job and attempt, a
+    run per contiguous range (from the failed asset on), exactly as the recovery sensor does: through
+    the daemon when one runs (the entries are re-kicked now and resolved by the sensor later), else
+    in this process (resolved at once when the runs succeed, recorded again when they fail)."""
+    out = []
+    with runner.ledger() as book:
         entries = [book.get(i) for i in ids]
-        for relaunch in plan_rekick(entries):
-            result = runner.execute(relaunch.job, relaunch.tags, partition_key=relaunch.partition_key,
-                                    selection=runner.by_job[relaunch.job].selection(relaunch))
-            book.mark_rekicked(list(relaunch.ledger_ids), result.run_id)
-            if result.success:
-                for entry in entries:
-                    if entry.id in relaunch.ledger_ids:
-                        book.resolve(spec=entry.spec, asset=entry.asset, partition=entry.partition, run_id=result.run_id)
-            results.append(result)
-    for result in results:
-        if not result.success:
-            runner.record(result.run_id)
-    return results
+        for planned in plan_rekick(entries):
+            plan = runner.by_job[planned.job]
+            if backfills.daemon_running(runner.instance):
+                graph = runner.defs.resolve_asset_graph()
+                backfill_id = backfills.submit(runner.instance, backfills.target(graph, plan.parts(planned)),
+                                               plan.backfill_tags(planned), planned.title,
+                                               planned.description)
+                book.mark_rekicked(list(planned.ledger_ids), backfill_id, backfill_id=backfill_id)
+                out.append(BackfillSummary(backfill_id, "REQUESTED", ledger_ids=planned.ledger_ids))
+                continue
+            done = runner.backfill(planned)
+            done.ledger_ids = planned.ledger_ids
+            book.mark_rekicked(list(planned.ledger_ids), done.backfill_id, backfill_id=done.backfill_id)
+            for result in done.results:
+                if result.success:
+                    _resolve_made(book, entries, planned.ledger_ids, result)
+            out.append(done)
+    for done in out:
+        for result in done.results:
+            if not result.success:
+                runner.record(result.run_id)
+    return out
+
+
+def _resolve_made(book: Ledger, entries: list, ids: tuple[int, ...], result: dg.ExecuteInProcessResult) -> None:
+    """The entries whose partition this successful run materialized are resolved."""
+    made = {(e.event_specific_data.materialization.asset_key.to_user_string(), e.event_specific_data.materialization.partition)
+            for e in result.get_asset_materialization_events()}
+    for entry in entries:
+        if entry.id in ids and (entry.asset, entry.partition) in made:
+            book.resolve(spec=entry.spec, asset=entry.asset, partition=entry.partition, run_id=result.run_id)

@@ -35,6 +35,7 @@ def failure_alert(steps: list[tuple[FailedRun, list[str], list[int]]]) -> Alert 
                  text="\n".join(s.error[:1000] for s, _, _ in steps), spec=run.spec, run_url=run.run_url,
                  failure_class=run.failure_class, days=days_text(days), ledger_ids=tuple(ledger_ids),
                  hint=f"{hint}; then `batch-training rekick {ids}`" if hint and run.failure_class != GATE else hint,
+                 link=run.backfill_url or None,
                  details={"run_id": run.run_id, "job": run.job, "assets": [s.asset for s, _, _ in steps]})
 
 
@@ -45,4 +46,5 @@ def exhausted_alert(run: FailedRun, days: list[str], ledger_ids: list[int], atte
                  text=run.error[:1000], spec=run.spec, run_url=run.run_url, failure_class=run.failure_class,
                  days=days_text(days), ledger_ids=tuple(ledger_ids),
                  hint=f"find out why the outside system keeps failing; then `batch-training rekick {ids}`",
+                 link=run.backfill_url or None,
                  details={"run_id": run.run_id, "job": run.job, "asset": run.asset, "attempts": attempts})

@@ -24,7 +24,7 @@ on SQLite; the rows changed are locked ``FOR UPDATE`` on PostgreSQL). Errors are
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,15 +49,27 @@ from batch_training.registry.versions import ConflictError, NotFoundError, Regis
 
 __all__ = ["FAILURE_CLASSES", "STATUSES", "Failure", "Ledger"]
 
+# What ``on_change`` hears besides RESOLVED and IGNORED (which name the new status)
+RECORDED, RELAUNCHED = "recorded", "relaunched"
+
 
 class Ledger:
     """The failure ledger in the registry's database (``sqlite:///path`` or ``postgresql://...``).
 
     The URL is a secret: ``repr`` and every error show it redacted. The table is created on first use.
+
+    ``on_change(change, entries)``, when set, hears of every change once it is committed: ``recorded``
+    (a failure, new or again), ``relaunched``, ``resolved`` and ``ignored``, with the entries as they
+    now are (the Dagster side shows them on their asset partitions).
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, on_change: Callable[[str, list[Failure]], None] | None = None):
         self._db = Database(url)
+        self.on_change = on_change
+
+    def _changed(self, change: str, entries: list[Failure]) -> None:
+        if self.on_change is not None and entries:
+            self.on_change(change, entries)
 
     @property
     def url(self) -> str:
@@ -96,7 +108,10 @@ class Ledger:
         for attempt in range(2):
             try:
                 with self._db.write() as conn:
-                    return _record(conn, values)
+                    entry, outcome = _record(conn, values)
+                if outcome != "seen":
+                    self._changed(RECORDED, [entry])
+                return entry, outcome
             except ConflictError:  # another process inserted the partition's entry first: update it
                 if attempt:
                     raise
@@ -156,11 +171,12 @@ class Ledger:
                 relaunch_key=key, relaunch_requested_at=when, updated_at=now()))
             return [_get(conn, i) for i in ids]
 
-    def mark_rekicked(self, ids: Sequence[int], run_id: str,
-                      next_attempt_at: dt.datetime | None = None) -> list[Failure]:
-        """Run ``run_id`` relaunches these open (or re-kicked) entries: each counts one more attempt.
-        All or none: an unknown id or a resolved/ignored entry refuses the lot. Marking an entry
-        again for the same run changes nothing (a sensor that retries its tick counts once)."""
+    def mark_rekicked(self, ids: Sequence[int], run_id: str, next_attempt_at: dt.datetime | None = None, *,
+                      backfill_id: str | None = None) -> list[Failure]:
+        """Run ``run_id`` (or backfill ``backfill_id``, whose id is then ``run_id`` too) relaunches these
+        open (or re-kicked) entries: each counts one more attempt. All or none: an unknown id or a
+        resolved/ignored entry refuses the lot. Marking an entry again for the same run changes
+        nothing (a sensor that retries its tick counts once)."""
         ids = list(dict.fromkeys(_id(i) for i in ids))
         run_id = non_empty(run_id, "run id")
         next_at = _when(next_attempt_at, "next_attempt_at")
@@ -176,10 +192,13 @@ class Ledger:
                 raise RegistryError(f"only open or re-kicked entries can be re-kicked: {', '.join(closed)}")
             todo = [i for i in ids if not (rows[i].status == REKICKED and rows[i].last_run_id == run_id)]
             if todo:
+                values = {"backfill_id": backfill_id} if backfill_id else {}
                 conn.execute(sa.update(failures).where(failures.c.id.in_(todo)).values(
                     attempts=failures.c.attempts + 1, status=REKICKED, last_run_id=run_id,
-                    next_attempt_at=next_at, relaunch_key=None, relaunch_requested_at=None, updated_at=now()))
-            return [_get(conn, i) for i in ids]
+                    next_attempt_at=next_at, relaunch_key=None, relaunch_requested_at=None, updated_at=now(), **values))
+            out = [_get(conn, i) for i in ids]
+        self._changed(RELAUNCHED, [e for e in out if e.id in todo])
+        return out
 
     def reopen(self, id: int, error: str, run_id: str, next_attempt_at: dt.datetime | None, *,
                log_ref: str | None = None) -> Failure:
@@ -197,7 +216,9 @@ class Ledger:
             _update(conn, entry, status=OPEN, error=error, run_id=run_id, last_run_id=run_id,
                     log_ref=non_empty(log_ref, "log reference"), next_attempt_at=next_at,
                     failed_runs=_with_run(entry.failed_runs, run_id))
-            return _get(conn, id)
+            out = _get(conn, id)
+        self._changed(RECORDED, [out])
+        return out
 
     def resolve(self, *, spec: str, asset: str, partition: str, run_id: str) -> list[Failure]:
         """A later run (``run_id``) materialized the partition: its open and re-kicked entries are
@@ -209,7 +230,9 @@ class Ledger:
             for entry in active:
                 _update(conn, entry, status=RESOLVED, reason=f"resolved by successful run {run_id}",
                         last_run_id=run_id, next_attempt_at=None, **_NOT_PENDING)
-            return [_get(conn, entry.id) for entry in active]
+            out = [_get(conn, entry.id) for entry in active]
+        self._changed(RESOLVED, out)
+        return out
 
     def ignore(self, id: int, reason: str) -> Failure:
         """Stop tracking an open or re-kicked entry, saying why. Ignoring it again changes nothing;
@@ -222,7 +245,9 @@ class Ledger:
             if entry.status == RESOLVED:
                 raise RegistryError(f"ledger entry #{id} is already resolved ({entry.reason}); not ignoring it")
             _update(conn, entry, status=IGNORED, reason=reason, next_attempt_at=None, **_NOT_PENDING)
-            return _get(conn, id)
+            out = _get(conn, id)
+        self._changed(IGNORED, [out])
+        return out
 
 
 def summarize(error: str) -> str:

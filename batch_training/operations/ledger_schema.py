@@ -57,6 +57,7 @@ failures = sa.Table(
     # a relaunch requested but not yet seen to exist: its request key and when it was asked for
     sa.Column("relaunch_key", sa.String(400)),
     sa.Column("relaunch_requested_at", sa.DateTime(timezone=True)),
+    sa.Column("backfill_id", sa.String(200)),  # the latest backfill that relaunched it
     sa.CheckConstraint(f"status IN ({_one_of(STATUSES)})", name="ck_failure_ledger_status"),
     sa.CheckConstraint(f"failure_class IN ({_one_of(FAILURE_CLASSES)})", name="ck_failure_ledger_class"),
     sa.CheckConstraint("attempts >= 0", name="ck_failure_ledger_attempts"),
@@ -97,6 +98,7 @@ class Failure:
     failed_runs: tuple[str, ...] = ()  # every failing run recorded, oldest first
     relaunch_key: str | None = None  # a relaunch requested, not yet seen to exist
     relaunch_requested_at: dt.datetime | None = None
+    backfill_id: str | None = None  # the latest backfill that relaunched it
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly: times as ISO strings."""
@@ -118,4 +120,5 @@ def from_row(row: Any) -> Failure:
         last_run_id=m["last_run_id"], failed_runs=tuple(m["failed_runs"] or ()),
         relaunch_key=m["relaunch_key"],
         relaunch_requested_at=utc(m["relaunch_requested_at"]) if m["relaunch_requested_at"] is not None else None,
+        backfill_id=m["backfill_id"],
     )

@@ -7,21 +7,24 @@ passed: only the days the check's own verdicts name as ERROR are failures; the o
 materialized and continue with the next steps. A step that fails part way (a DWH outage in the
 third chunk) records the days it wrote; those continue, the rest failed.
 
-The one place where runs to launch are planned, for the recovery sensor (which turns them into
-``RunRequest``s) and for ``batch-training rekick`` (which runs them in process) alike: a planned run
-names its job, one contiguous range of days (``partition_key`` for a single day, else Dagster's
-range tags), what of the job it selects (``scope`` over ``assets``), its tags and its run key.
+The one place where relaunches are planned, for the recovery sensor (which asks Dagster for them as
+asset backfills) and for ``batch-training rekick`` alike: a planned ``Backfill`` is one job's runs of
+one attempt, each run over one contiguous range of days (``partition_key`` for a single day, else
+Dagster's range tags) selecting part of the job (``scope`` over ``assets``); the backfill's tags and
+key say why it runs and for which ledger entries.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Container, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from batch_training.errors import DATA, GATE
 from batch_training.operations import tags
 from batch_training.operations.ledger_schema import ACTIVE
+from batch_training.operations.tags import CONTINUATION, RECOVERY, REKICK
 
 # What a planned run selects of its job: all of it, the named assets' steps and what depends on them,
 # or only what depends on them (the steps a failure held back).
@@ -44,6 +47,7 @@ class FailedRun:
     check_errors: dict[str, str] | None = None  # day -> cause, from blocking checks failed with ERROR
     later_steps: tuple[str, ...] = ()  # assets after ``asset`` in the job (what the failure held back)
     run_url: str = ""
+    backfill_url: str = ""           # the backfill the run is part of, if any
 
 
 @dataclass(frozen=True)
@@ -104,14 +108,13 @@ def range_tags(first: str, last: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class Continuation:
     """A run of the steps after ``after`` (a failed asset) for days of a failed range run that passed
-    it: they only waited on another day's failure. Always a range run, one day too."""
+    it: they only waited on another day's failure."""
 
     job: str
     after: str
     first: str
     last: str
     continues: str  # the failed run
-    partition_key = None
     scope = AFTER_ASSETS
 
     @property
@@ -119,26 +122,18 @@ class Continuation:
         return (self.after,)
 
     @property
-    def key(self) -> str:
-        return f"continue-{self.continues}-{self.after}-{self.first}-{self.last}"
+    def partition_key(self) -> str | None:
+        return self.first if self.first == self.last else None
 
     @property
-    def tags(self) -> dict[str, str]:
-        return {tags.TRIGGER: tags.CONTINUATION, tags.CONTINUES: self.continues, **range_tags(self.first, self.last)}
-
-
-def plan_continuations(run: FailedRun, days: Iterable[str], run_tags: dict[str, str]) -> list[Continuation]:
-    """The held-back days of a failed run's step as continuations, one per contiguous range; none for
-    a run whose days were already continued in the process that ran it (tagged ``CONTINUED``)."""
-    if run_tags.get(tags.CONTINUED) == "true":
-        return []
-    return [Continuation(run.job, run.asset, first, last, run.run_id) for first, last in contiguous_ranges(days)]
+    def run_tags(self) -> dict[str, str]:
+        return {} if self.partition_key is not None else range_tags(self.first, self.last)
 
 
 @dataclass(frozen=True)
 class Relaunch:
-    """One relaunch: a job, one contiguous range of days, the failed assets (with what depends on
-    them), or the job from its first step when the fix is upstream (``from_start``: a data failure
+    """One run of a relaunch: a job, one contiguous range of days, the failed assets (with what depends
+    on them), or the job from its first step when the fix is upstream (``from_start``: a data failure
     is fixed in the DWH and must be extracted again; a rejected model must be trained again)."""
 
     job: str
@@ -148,12 +143,6 @@ class Relaunch:
     ledger_ids: tuple[int, ...]
     attempt: int
     from_start: bool = False
-    trigger: str = tags.RECOVERY     # or tags.REKICK: an operator's, run in process
-    key: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        ids = "-".join(map(str, self.ledger_ids))
-        object.__setattr__(self, "key", f"recovery-{self.job}-{self.first}-{self.last}-{ids}-a{self.attempt}")
 
     @property
     def scope(self) -> str:
@@ -161,23 +150,92 @@ class Relaunch:
 
     @property
     def partition_key(self) -> str | None:
-        """The day of a one-day relaunch; a longer range runs with ``range_tags``."""
+        """The day of a one-day run; a longer range runs with ``range_tags``."""
         return self.first if self.first == self.last else None
 
     @property
+    def run_tags(self) -> dict[str, str]:
+        return {} if self.partition_key is not None else range_tags(self.first, self.last)
+
+
+def _ids_text(ids: tuple[int, ...]) -> str:
+    """Ledger ids in a key: all of them while short, else the first, the count and a digest."""
+    text = "-".join(map(str, ids))
+    if len(text) <= 120:
+        return text
+    return f"{ids[0]}-n{len(ids)}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """One backfill of a job: its runs (each over one contiguous range of days, as the assets'
+    ``BackfillPolicy.single_run`` makes them), and the tags that the backfill and every run of it
+    carry: why it runs, for which ledger entries, which attempt, and its key, by which a later tick
+    finds that it exists (Dagster keeps no run key for a backfill a sensor asks for)."""
+
+    job: str
+    runs: tuple[Relaunch, ...] | tuple[Continuation, ...]
+    trigger: str                 # RECOVERY, REKICK or CONTINUATION
+    attempt: int = 0             # of a relaunch: 1 = first relaunch
+    continues: str = ""          # of a continuation: the failed run
+
+    @property
+    def ledger_ids(self) -> tuple[int, ...]:
+        return tuple(sorted({i for run in self.runs for i in getattr(run, "ledger_ids", ())}))
+
+    @property
+    def days(self) -> tuple[str, ...]:
+        return tuple(sorted({d for run in self.runs for d in run_days(run.first, run.last)}))
+
+    @property
+    def key(self) -> str:
+        if self.trigger == CONTINUATION:
+            after = "-".join(sorted({a for run in self.runs for a in run.assets}))
+            return f"continue-{self.continues}-{after}"
+        return f"{self.trigger}-{self.job}-a{self.attempt}-{_ids_text(self.ledger_ids)}"
+
+    @property
     def tags(self) -> dict[str, str]:
-        """Why it runs, for which ledger entries, which attempt; the sensor's requests also carry their
-        key, by which a later tick confirms that the run exists."""
-        out = {tags.TRIGGER: self.trigger, tags.LEDGER_IDS: ",".join(map(str, self.ledger_ids)),
-               tags.ATTEMPT: str(self.attempt)}
-        if self.trigger == tags.RECOVERY:
-            out[tags.RELAUNCH] = self.key
-        return out if self.partition_key is not None else {**out, **range_tags(self.first, self.last)}
+        out = {tags.TRIGGER: self.trigger, tags.RELAUNCH: self.key}
+        if self.trigger == CONTINUATION:
+            return {**out, tags.CONTINUES: self.continues}
+        return {**out, tags.LEDGER_IDS: ",".join(map(str, self.ledger_ids)), tags.ATTEMPT: str(self.attempt)}
+
+    @property
+    def title(self) -> str:
+        """A short name (the UI's backfill title): trigger, job, attempt, how many days in what span."""
+        what = f"attempt {self.attempt}" if self.trigger != CONTINUATION else f"after run {self.continues[:8]}"
+        days = self.days
+        span = days[0] if len(days) == 1 else f"{len(days)} days {days[0]}..{days[-1]}"
+        return f"{self.trigger} {self.job} {what}: {span}"
+
+    @property
+    def description(self) -> str:
+        ids = f" for ledger entries {', '.join(map(str, self.ledger_ids))}" if self.ledger_ids else ""
+        return f"{self.trigger} of {self.job}{ids}: {days_text(self.days)}"
 
 
-def plan_relaunches(entries: Iterable, trigger: str = tags.RECOVERY) -> list[Relaunch]:
-    """Ledger entries as relaunches: per job, each asset's failed days cut into contiguous ranges;
-    assets that failed on exactly the same range (an outage of every table) share one run."""
+def run_days(first: str, last: str) -> list[str]:
+    day, end, out = dt.date.fromisoformat(first), dt.date.fromisoformat(last), []
+    while day <= end:
+        out.append(day.isoformat())
+        day += dt.timedelta(days=1)
+    return out
+
+
+def plan_continuations(run: FailedRun, days: Iterable[str], run_tags: dict[str, str]) -> list[Backfill]:
+    """The held-back days of a failed run's step as one backfill, a run per contiguous range; none
+    for a run whose days were already continued in the process that ran it (tagged ``CONTINUED``)."""
+    if run_tags.get(tags.CONTINUED) == "true":
+        return []
+    runs = tuple(Continuation(run.job, run.asset, first, last, run.run_id) for first, last in contiguous_ranges(days))
+    return [Backfill(run.job, runs, CONTINUATION, continues=run.run_id)] if runs else []
+
+
+def plan_relaunches(entries: Iterable, trigger: str = RECOVERY) -> list[Backfill]:
+    """Ledger entries as backfills, one per job and attempt: each asset's failed days cut into
+    contiguous ranges, one run each; assets that failed on exactly the same range (an outage of
+    every table) share one run."""
     ranges: dict[tuple[str, bool, str, str], list] = {}
     by_asset: dict[tuple[str, bool, str], list] = {}
     for entry in entries:
@@ -186,28 +244,29 @@ def plan_relaunches(entries: Iterable, trigger: str = tags.RECOVERY) -> list[Rel
         for first, last in contiguous_ranges(e.partition for e in group):
             ranges.setdefault((job, from_start, first, last), []).extend(
                 e for e in group if first <= e.partition <= last)
-    out = []
+    runs: dict[tuple[str, int], list[Relaunch]] = {}
     for (job, from_start, first, last), chunk in sorted(ranges.items()):
-        out.append(Relaunch(job, tuple(sorted({e.asset for e in chunk})), first, last,
-                            tuple(sorted(e.id for e in chunk)), max(e.attempts for e in chunk) + 1, from_start,
-                            trigger))
-    return out
+        attempt = max(e.attempts for e in chunk) + 1
+        runs.setdefault((job, attempt), []).append(Relaunch(
+            job, tuple(sorted({e.asset for e in chunk})), first, last, tuple(sorted(e.id for e in chunk)), attempt,
+            from_start))
+    return [Backfill(job, tuple(group), trigger, attempt) for (job, attempt), group in sorted(runs.items())]
 
 
-def plan_due(entries: Iterable, budget: int, jobs: Container[str]) -> list[Relaunch]:
+def plan_due(entries: Iterable, budget: int, jobs: Container[str]) -> list[Backfill]:
     """The sensor's relaunches of due entries (``Ledger.due``): those within the attempt budget, of a
     job this code location has."""
     return plan_relaunches(e for e in entries if budget_left(e.attempts, budget) and e.job in jobs)
 
 
-def plan_rekick(entries: Iterable) -> list[Relaunch]:
+def plan_rekick(entries: Iterable) -> list[Backfill]:
     """An operator's relaunches of ledger entries, whatever their class and budget; only entries still
     failing (open or re-kicked) can be rekicked."""
     entries = list(entries)
     for entry in entries:
         if entry.status not in ACTIVE:
             raise ValueError(f"ledger entry {entry.id} is {entry.status}; only open entries can be rekicked")
-    return plan_relaunches(entries, tags.REKICK)
+    return plan_relaunches(entries, REKICK)
 
 
 def by_relaunch_key(entries: Iterable) -> dict[str, list]:

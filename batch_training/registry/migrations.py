@@ -1,7 +1,8 @@
 """Bring a registry database made by an earlier version up to the current tables, in place.
 
 ``metadata.create_all`` creates what is missing but never changes a table that exists. The failure
-ledger has since gained two columns (a pending relaunch: ``relaunch_key``, ``relaunch_requested_at``)
+ledger has since gained three columns (a pending relaunch: ``relaunch_key``, ``relaunch_requested_at``;
+the backfill that relaunched it: ``backfill_id``)
 and three failure classes (``config``, ``infrastructure``; the class CHECK names them). PostgreSQL
 alters the table; SQLite cannot change a CHECK constraint, so there the table is rebuilt (renamed,
 created anew, rows copied, old one dropped), all in the caller's write transaction.
@@ -22,7 +23,7 @@ from batch_training.errors import FAILURE_CLASSES
 # so whichever of the two is imported first finds the other part way through its own import.
 from batch_training.operations import ledger_schema
 
-_NEW_COLUMNS = {"relaunch_key": "VARCHAR(400)", "relaunch_requested_at": "TIMESTAMP"}
+_NEW_COLUMNS = {"relaunch_key": "VARCHAR(400)", "relaunch_requested_at": "TIMESTAMP", "backfill_id": "VARCHAR(200)"}
 _CLASS_CHECK = "ck_failure_ledger_class"
 
 

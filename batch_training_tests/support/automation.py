@@ -1,5 +1,5 @@
 """Definitions with the schedule and the recovery sensor for tests, a local alert receiver, and a
-stand-in for the daemon: evaluate the sensor, then launch its run requests in process."""
+stand-in for the daemon: evaluate the sensor, then run the backfills it asks for in process."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from batch_training.defs import build_defs
+from batch_training.defs.automation import backfills
 from batch_training.defs.resources import (
     AlertsResource,
     ArtifactStoreResource,
@@ -19,6 +20,7 @@ from batch_training.defs.resources import (
     RegistryResource,
     WarehouseResource,
 )
+from batch_training.defs.runner import BackfillSummary
 from batch_training.settings import Settings
 from batch_training.spec import TrainingSpec
 
@@ -84,9 +86,18 @@ class Daemon:
         self.cursor = data.cursor
         return list(data.run_requests)
 
-    def launch(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    def launch(self, request: dg.RunRequest) -> BackfillSummary:
+        """Run a requested backfill as the daemon would: recorded as a Dagster backfill, one run of the
+        implicit asset job per contiguous range, in this process."""
         self.launched.append(request)
-        job = self.defs.resolve_job_def(request.job_name)
-        tags = {**request.tags, "dagster/sensor_name": "recovery", "dagster/run_key": request.run_key}
-        return job.execute_in_process(instance=self.instance, tags=tags, partition_key=request.partition_key,
-                                      asset_selection=list(request.asset_selection or []), raise_on_error=False)
+        graph = self.defs.resolve_asset_graph()
+        job = self.defs.resolve_implicit_global_asset_job_def()
+        record = backfills.InProcessBackfill(self.instance, graph, request.asset_graph_subset, dict(request.tags),
+                                             title="recovery")
+
+        def execute(keys, partition_key, tags):
+            return job.execute_in_process(instance=self.instance, tags=tags, partition_key=partition_key,
+                                          asset_selection=keys, raise_on_error=False)
+
+        status, results = record.run(execute)
+        return BackfillSummary(record.backfill_id, status, results)

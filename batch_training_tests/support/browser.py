@@ -256,3 +256,69 @@ def wait_for_runs(base_url: str, fetch, timeout: float, finished: bool = True) -
             return found
         time.sleep(2.0)
     raise AssertionError(f"no finished run within {timeout:.0f} s (last seen: {found})")
+
+
+BACKFILL_MUTATION = """
+mutation Backfill($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
+  ... on InvalidSubsetError { message } ... on PartitionSetNotFoundError { message } } }
+"""
+
+
+def launch_backfill(base_url: str, assets: list[str], partitions: list[str], tags: dict[str, str] | None = None,
+                    title: str | None = None) -> str:
+    """An asset backfill as the UI's "Materialize" of several partitions launches it; its id."""
+    params = {"assetSelection": [{"path": a.split("/")} for a in assets], "partitionNames": partitions,
+              "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()], "title": title}
+    data = health.graphql(base_url, BACKFILL_MUTATION, {"params": params})["launchPartitionBackfill"]
+    assert data["__typename"] == "LaunchBackfillSuccess", data
+    return data["backfillId"]
+
+
+BACKFILLS_QUERY = """
+query Backfills { partitionBackfillsOrError(limit: 100) { __typename ... on PartitionBackfills { results {
+  id status title tags { key value }
+  assetBackfillData { assetBackfillStatuses { __typename ... on AssetPartitionsStatusCounts {
+    assetKey { path } numPartitionsTargeted numPartitionsInProgress numPartitionsMaterialized numPartitionsFailed } } }
+} } } }
+"""
+
+
+def backfills(base_url: str, tags: dict[str, str] | None = None) -> list[dict]:
+    """The instance's backfills (newest first) carrying these tags: id, status, tags and per asset
+    (key "spec/asset") the counts (targeted, in progress, materialized, failed)."""
+    data = health.graphql(base_url, BACKFILLS_QUERY)["partitionBackfillsOrError"]
+    assert data["__typename"] == "PartitionBackfills", data
+    out = []
+    for found in data["results"]:
+        found_tags = {t["key"]: t["value"] for t in found["tags"]}
+        if any(found_tags.get(k) != v for k, v in (tags or {}).items()):
+            continue
+        statuses = ((found.get("assetBackfillData") or {}).get("assetBackfillStatuses")) or []
+        counts = {"/".join(s["assetKey"]["path"]): (s["numPartitionsTargeted"], s["numPartitionsInProgress"],
+                                                    s["numPartitionsMaterialized"], s["numPartitionsFailed"])
+                  for s in statuses if s["__typename"] == "AssetPartitionsStatusCounts"}
+        out.append({"id": found["id"], "status": found["status"], "title": found["title"], "tags": found_tags,
+                    "counts": counts})
+    return out
+
+
+EVENTS_QUERY = """
+query Events($key: AssetKeyInput!, $partitions: [String!]) { assetOrError(assetKey: $key) { __typename ... on Asset {
+  assetMaterializations(partitions: $partitions) { partition runId timestamp }
+  assetObservations(partitions: $partitions) { partition timestamp description
+    metadataEntries { label __typename ... on TextMetadataEntry { text } ... on IntMetadataEntry { intValue }
+      ... on UrlMetadataEntry { url } } } } } }
+"""
+
+
+def asset_events(base_url: str, asset: str, partitions: list[str]) -> tuple[list[dict], list[dict]]:
+    """The materializations and observations of these partitions of an asset ("spec/asset")."""
+    data = health.graphql(base_url, EVENTS_QUERY, {"key": {"path": asset.split("/")}, "partitions": partitions})
+    found = data["assetOrError"]
+    assert found["__typename"] == "Asset", found
+    observations = [{"partition": o["partition"], "timestamp": float(o["timestamp"]), "description": o["description"],
+                     **{e["label"]: next((e[k] for k in ("text", "intValue", "url") if k in e), None)
+                        for e in o["metadataEntries"]}}
+                    for o in found["assetObservations"]]
+    return found["assetMaterializations"], observations

@@ -85,7 +85,8 @@ def _from_step_failure(instance: dg.DagsterInstance, run: dg.DagsterRun, plan: J
     return facts
 
 
-def failed_steps(instance: dg.DagsterInstance, run: dg.DagsterRun, plan: JobPlan, run_url: str) -> list[FailedRun]:
+def failed_steps(instance: dg.DagsterInstance, run: dg.DagsterRun, plan: JobPlan, run_url: str,
+                 backfill_url: str = "") -> list[FailedRun]:
     """One ``FailedRun`` per failed step of the run (two tables' extracts can fail in one run), or
     one for a run that ended without a step failure (its process died)."""
     planned = planned_partitions(run, plan)
@@ -107,6 +108,6 @@ def failed_steps(instance: dg.DagsterInstance, run: dg.DagsterRun, plan: JobPlan
         seen.add(asset)
         out.append(FailedRun(
             run_id=run.run_id, spec=plan.spec, job=plan.job, asset=asset.to_user_string(), planned=tuple(planned),
-            materialized=_materialized(instance, run.run_id, asset), run_url=run_url,
+            materialized=_materialized(instance, run.run_id, asset), run_url=run_url, backfill_url=backfill_url,
             later_steps=tuple(k.to_user_string() for k in plan.after(asset)), **facts))
     return out

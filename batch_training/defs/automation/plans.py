@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from batch_training.operations import tags
-from batch_training.operations.planner import FROM_ASSETS, WHOLE_JOB, Continuation, Relaunch
+from batch_training.operations.planner import FROM_ASSETS, WHOLE_JOB, Backfill, Continuation, Relaunch, run_days
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class JobPlan:
     partitions_def: dg.PartitionsDefinition
     steps: list[tuple[str, list[dg.AssetKey]]]   # (op name, asset keys) in execution order
     upstream: dict[dg.AssetKey, frozenset[dg.AssetKey]] = field(default_factory=dict)
+    job_tags: dict[str, str] = field(default_factory=dict)  # the job's own tags (a backfill's runs need them too)
 
     def asset_of(self, op_name: str) -> dg.AssetKey | None:
         return next((keys[0] for op, keys in self.steps if op == op_name), None)
@@ -55,6 +56,13 @@ class JobPlan:
         wanted = {key for a in planned.assets for key in reach(dg.AssetKey.from_user_string(a))}
         return [key for key in self.assets if key in wanted]
 
+    def parts(self, backfill: Backfill) -> list[tuple[list[dg.AssetKey], list[str]]]:
+        """What a planned backfill targets: each run's selection on each of its days."""
+        return [(self.selection(run), run_days(run.first, run.last)) for run in backfill.runs]
+
+    def backfill_tags(self, backfill: Backfill) -> dict[str, str]:
+        return {**self.job_tags, **backfill.tags}
+
     @property
     def assets(self) -> list[dg.AssetKey]:
         return [key for _, keys in self.steps for key in keys]
@@ -63,7 +71,8 @@ class JobPlan:
 def plan_of(spec: str, job: str, defs: dg.Definitions, partitions_def) -> JobPlan:
     steps = [(a.op.name, sorted(a.keys, key=lambda k: k.to_user_string())) for a in defs.assets]
     upstream = {key: frozenset(a.asset_deps.get(key, ())) for a in defs.assets for key in a.keys}
-    return JobPlan(spec, job, partitions_def, steps, upstream)
+    job_tags = next((dict(j.tags or {}) for j in defs.jobs or [] if j.name == job), {})
+    return JobPlan(spec, job, partitions_def, steps, upstream, job_tags)
 
 
 def planned_partitions(run: dg.DagsterRun, plan: JobPlan) -> list[str]:

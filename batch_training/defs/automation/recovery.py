@@ -8,15 +8,20 @@ Each tick:
    partition, alerting on what is new (``record.py``), and continues the days of a range that only
    waited on another day's failure;
 4. resolves ledger entries whose partition has since materialized in a successful run;
-5. relaunches what is due (transient failures, after a backoff, within the attempt budget) as
-   single runs over contiguous ranges of exactly the failed partitions.
+5. relaunches what is due (transient failures, after a backoff, within the attempt budget) as asset
+   backfills of exactly the failed partitions, one per job and attempt, whose runs each cover one
+   contiguous range (``BackfillPolicy.single_run``).
 
-The cursor (kept by Dagster across daemon restarts) only moves when a tick completes, so a tick that
-dies is done again: recording is idempotent, and relaunches and continuations carry run keys.
+Relaunches and continuations are Dagster asset backfills (``backfills.py``), so they show in the UI's
+Backfills tab with their partitions' status, and an operator can re-execute a backfill's failures
+from there. The cursor (kept by Dagster across daemon restarts) only moves when a tick completes, so a
+tick that dies is done again: recording is idempotent, a relaunch is confirmed by its backfill's key
+before it counts, and a continuation whose backfill exists is not asked for twice.
 
-Here is only Dagster's side: reading runs and materializations, and turning the runs the core plans
-(``operations.planner``: relaunches and continuations with their tags and run keys) into
-``RunRequest``s; what to record, resolve, relaunch and continue is decided there.
+Here is only Dagster's side: reading runs and materializations, and turning the backfills the core
+plans (``operations.planner``) into requests; what to record, resolve, relaunch and continue is
+decided there. Every ledger change also lands on its asset partition as an observation
+(``observations.py``).
 """
 
 import datetime as dt
@@ -24,17 +29,18 @@ import datetime as dt
 import dagster as dg
 from dagster import DagsterEventType
 
+from batch_training.defs.automation import backfills
+from batch_training.defs.automation.observations import observed
 from batch_training.defs.automation.plans import JobPlan, plan_for
 from batch_training.defs.automation.reaper import reap_dead_runs
 from batch_training.defs.automation.record import record_failed_run
 from batch_training.defs.resources import AlertsResource, LedgerResource
 from batch_training.errors import TRANSIENT
-from batch_training.operations import failpoints, tags
+from batch_training.operations import failpoints
 from batch_training.operations.ledger import Ledger
 from batch_training.operations.ledger_schema import ACTIVE
 from batch_training.operations.planner import (
-    Continuation,
-    Relaunch,
+    Backfill,
     awaits_retry,
     by_relaunch_key,
     plan_continuations,
@@ -45,26 +51,29 @@ from batch_training.operations.planner import (
 from batch_training.settings import Settings
 
 
-def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, status: dg.DefaultSensorStatus):
+def build_recovery_sensor(plans: list[JobPlan], settings: Settings, status: dg.DefaultSensorStatus):
     by_job = {plan.job: plan for plan in plans}
+    selection = dg.AssetSelection.assets(*dict.fromkeys(key for plan in plans for key in plan.assets))
 
     @dg.sensor(
-        name="recovery", jobs=jobs, minimum_interval_seconds=settings.recovery_interval_s, default_status=status,
+        name="recovery", asset_selection=selection, minimum_interval_seconds=settings.recovery_interval_s,
+        default_status=status,
         description="Records every failed partition of this code location in the failure ledger, relaunches "
-                    "transient failures (backoff, attempt budget) as single runs over contiguous ranges of exactly "
-                    "those partitions, continues the days a failure held back, and alerts on data, gate, "
-                    "configuration, infrastructure and code failures and on spent budgets.",
+                    "transient failures (backoff, attempt budget) as asset backfills of exactly those partitions "
+                    "(one per job and attempt; a run per contiguous range), continues the days a failure held back, "
+                    "and alerts on data, gate, configuration, infrastructure and code failures and on spent budgets.",
     )
     def recovery(context: dg.SensorEvaluationContext, ledger: LedgerResource, alerts: AlertsResource):
         now = dt.datetime.now(dt.timezone.utc)
         instance = context.instance
+        asset_graph = context.repository_def.asset_graph
         reap_dead_runs(instance)
         sink = alerts.sink()
         requests: list[dg.RunRequest] = []
-        with ledger.open() as book:
+        with observed(ledger.open(), instance, context.log, settings.ui_url) as book:
             # relaunches asked for earlier are confirmed first, so a relaunch that has already failed
             # counts as an attempt before its failure is recorded
-            requests += confirm_pending(instance, book, by_job, context.log)
+            requests += confirm_pending(instance, book, by_job, asset_graph, context.log)
             changes = instance.fetch_run_status_changes(DagsterEventType.RUN_FAILURE, limit=50,
                                                         cursor=context.cursor, ascending=True)
             for record in changes.records:
@@ -73,12 +82,15 @@ def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, 
                 if plan is None:
                     continue
                 for recorded in record_failed_run(instance, run, plan, book, sink, settings, now, log=context.log):
-                    requests += [run_request(c, plan) for c in
-                                 plan_continuations(recorded.run, recorded.continue_days, run.tags)]
+                    for planned in plan_continuations(recorded.run, recorded.continue_days, run.tags):
+                        # its backfill, if asked for before, was made after the run failed
+                        failed = dt.datetime.fromtimestamp(record.event_log_entry.timestamp, dt.timezone.utc)
+                        if backfills.find(instance, planned.key, failed) is None:
+                            requests.append(backfill_request(planned, plan, asset_graph))
             resolve(instance, book)
-            for relaunch in plan_due(book.due(now, TRANSIENT), settings.relaunch_budget, by_job):
-                book.request_relaunch(relaunch.ledger_ids, relaunch.key, now)
-                requests.append(run_request(relaunch, by_job[relaunch.job]))
+            for planned in plan_due(book.due(now, TRANSIENT), settings.relaunch_budget, by_job):
+                book.request_relaunch(planned.ledger_ids, planned.key, now)
+                requests.append(backfill_request(planned, by_job[planned.job], asset_graph))
         if requests:
             failpoints.reach("recovery.before_requests_return")  # a test kills the daemon here
         return dg.SensorResult(run_requests=requests, cursor=changes.cursor or context.cursor)
@@ -86,10 +98,9 @@ def build_recovery_sensor(plans: list[JobPlan], jobs: list, settings: Settings, 
     return recovery
 
 
-def run_request(planned: Relaunch | Continuation, plan: JobPlan) -> dg.RunRequest:
-    """A planned run as the sensor asks for it: the plan's key is the run key."""
-    return dg.RunRequest(run_key=planned.key, job_name=planned.job, asset_selection=plan.selection(planned),
-                         partition_key=planned.partition_key, tags=planned.tags)
+def backfill_request(planned: Backfill, plan: JobPlan, asset_graph) -> dg.RunRequest:
+    """A planned backfill as the sensor asks for it."""
+    return backfills.request(backfills.target(asset_graph, plan.parts(planned)), plan.backfill_tags(planned))
 
 
 def _failed_at(instance: dg.DagsterInstance, entry) -> float:
@@ -112,21 +123,18 @@ def resolve(instance: dg.DagsterInstance, book: Ledger) -> None:
             book.resolve(spec=entry.spec, asset=entry.asset, partition=entry.partition, run_id=run.run_id)
 
 
-def _run_of(instance: dg.DagsterInstance, key: str) -> dg.DagsterRun | None:
-    records = instance.get_run_records(dg.RunsFilter(tags={tags.RELAUNCH: key}), limit=1)
-    return records[0].dagster_run if records else None
-
-
-def confirm_pending(instance: dg.DagsterInstance, book: Ledger, by_job: dict[str, JobPlan], log) -> list[dg.RunRequest]:
-    """Pending relaunches whose run exists become re-kicked; the others are asked for again."""
+def confirm_pending(instance: dg.DagsterInstance, book: Ledger, by_job: dict[str, JobPlan], asset_graph,
+                    log) -> list[dg.RunRequest]:
+    """Pending relaunches whose backfill exists become re-kicked; the others are asked for again."""
     again = []
     for key, entries in by_relaunch_key(book.pending()).items():
-        run = _run_of(instance, key)
-        if run is not None:
-            book.mark_rekicked([e.id for e in entries], run.run_id)
+        asked = min(e.relaunch_requested_at or e.updated_at for e in entries)
+        found = backfills.find(instance, key, asked)
+        if found is not None:
+            book.mark_rekicked([e.id for e in entries], found.backfill_id, backfill_id=found.backfill_id)
             continue
-        for relaunch in plan_relaunches(entries):
-            if relaunch.job in by_job:
-                log.warning(f"relaunch {key} was asked for but its run never appeared; asking again")
-                again.append(run_request(relaunch, by_job[relaunch.job]))
+        for planned in plan_relaunches(entries):
+            if planned.job in by_job:
+                log.warning(f"relaunch {key} was asked for but its backfill never appeared; asking again")
+                again.append(backfill_request(planned, by_job[planned.job], asset_graph))
     return again
