@@ -213,8 +213,16 @@ def test_a_failure_in_an_implicit_asset_job_is_recovered_through_the_named_job(t
         assert {d for k in subset.asset_keys for d in subset.get_partitions_subset(k).get_partition_keys()} == {"2013-01-02"}
         relaunched = daemon.launch(request)
         assert relaunched.success
-        [run] = relaunched.results
-        assert run.dagster_run.tags["dagster/partition"] == "2013-01-02"
+        [run] = relaunched.results  # of the implicit asset job, as the daemon's backfill runs are
+        assert run.dagster_run.job_name == "__ASSET_JOB"
+        assert run.dagster_run.tags["dagster/asset_partition_range_end"] == "2013-01-02"
+        # the recovered day is monitored (and trained on) as the ingest job's run would have been
+        sensor = fixed.get_sensor_def("flights_delay__monitor_after_ingest")
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_event=run.get_run_success_event(), dagster_instance=instance,
+            dagster_run=run.dagster_run)
+        monitor = sensor(context)
+        assert isinstance(monitor, dg.RunRequest) and monitor.tags["dagster/asset_partition_range_end"] == "2013-01-02"
         assert daemon.tick() == []
         with Ledger(f"sqlite:///{settings.home / 'registry.db'}") as book:
             [entry] = book.list(spec="flights_delay")

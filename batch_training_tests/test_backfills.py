@@ -115,9 +115,9 @@ def test_an_in_process_backfill_runs_each_range_and_records_what_materialized_an
 
     status, results = record.run(execute)
     assert status == "COMPLETED_FAILED"
-    runs = [(r.dagster_run.tags.get("dagster/asset_partition_range_start") or r.dagster_run.tags["dagster/partition"],
+    runs = [(r.dagster_run.tags["dagster/asset_partition_range_start"], r.dagster_run.tags["dagster/asset_partition_range_end"],
              r.success) for r in results]
-    assert runs == [("2013-03-02", False), ("2013-03-06", True)]  # 02..04 is one run, and 04 is broken
+    assert runs == [("2013-03-02", "2013-03-04", False), ("2013-03-06", "2013-03-06", True)]  # 04 is broken
     assert all(r.dagster_run.tags["dagster/backfill"] == record.backfill_id and
                r.dagster_run.tags[tags.TRIGGER] == "rekick" for r in results)
     # what the UI's Backfills tab shows per asset: targeted, then materialized and failed partitions
@@ -141,7 +141,7 @@ def test_ledger_changes_land_on_their_partitions_once_per_change(tmp_path):
     assert [(m["ledger_change"], m["ledger_status"], m["attempts"]) for m in meta] == [
         ("recorded", "open", 0), ("relaunched", "rekicked", 1), ("resolved", "resolved", 1)]
     assert meta[0]["next_attempt_at"].startswith("2030-01-01") and meta[0]["failure_class"] == "transient"
-    assert meta[1]["backfill"] == "http://ui:3000/runs/b/bf1?tab=partitions"
+    assert meta[1]["backfill"] == "http://ui:3000/runs/b/bf1"
     assert all(m["ledger_id"] == entry.id for m in meta)
 
 

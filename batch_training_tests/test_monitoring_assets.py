@@ -176,7 +176,9 @@ def test_the_retraining_decision():
 
 
 def test_a_drift_error_trains_early_only_when_the_spec_asks(world, alerts):
+    from batch_training.defs.automation.plans import plan_of
     from batch_training.defs.automation.schedule import build_retrain_on_drift
+    from batch_training.defs.partitions import daily_partitions
     from batch_training.defs.training import build_training_defs
 
     _rewrite(world, DRIFT_DAY, "dep_delay", lambda v: v + 240)
@@ -186,8 +188,9 @@ def test_a_drift_error_trains_early_only_when_the_spec_asks(world, alerts):
                  "artifacts": ArtifactStoreResource(root=str(world.root / "data"))}
 
     def tick(spec):
-        sensor = build_retrain_on_drift(spec, build_monitoring_defs(spec, make_settings(world.root)).jobs[0],
-                                        build_training_defs(spec).jobs[0], dg.DefaultSensorStatus.STOPPED)
+        monitoring = build_monitoring_defs(spec, make_settings(world.root))
+        plan = plan_of(spec.name, monitoring.jobs[0].name, monitoring, daily_partitions(spec))
+        sensor = build_retrain_on_drift(spec, plan, build_training_defs(spec).jobs[0], dg.DefaultSensorStatus.STOPPED)
         context = dg.build_run_status_sensor_context(
             sensor_name="flights_delay__retrain_on_drift", dagster_event=result.get_run_success_event(),
             dagster_instance=world.instance, dagster_run=run, resources=resources)

@@ -64,7 +64,7 @@ def test_a_daemon_killed_while_relaunching_loses_no_relaunch():
             (asset, DAY, "transient", "open", 0) for asset in ("flights_delay/raw", "flights_delay/weather/raw")]
         key = entries[0].relaunch_key
         assert key and {e.relaunch_key for e in entries} == {key}  # asked for, not claimed: no run carries it
-        recovery = {"batch_training/trigger": "recovery", "dagster/partition": DAY}
+        recovery = {"batch_training/trigger": "recovery", "dagster/asset_partition_range_end": DAY}
         assert api.runs(base, tags=recovery) == []
 
         restarted = control.up(home, extra_env=ENV)  # `make up` again starts the dead daemon

@@ -105,7 +105,7 @@ def test_catalog_lists_the_ingest_assets_and_a_day_materializes_from_the_ui(runn
 
 
 @pytest.mark.timeout(900)
-def test_a_transient_dwh_outage_is_relaunched_by_the_recovery_sensor(running_stack, page):
+def test_a_transient_dwh_outage_is_relaunched_as_a_backfill_by_the_recovery_sensor(running_stack, page):
     state, home = running_stack
     base, day = state["ui_url"], "2013-01-08"
     server = databases.local_server(control.layout(home).stack, control.layout(home).log("postgres"))
@@ -123,14 +123,39 @@ def test_a_transient_dwh_outage_is_relaunched_by_the_recovery_sensor(running_sta
     ui.expect_texts(page, ['is not currently accepting connections'], exact=False)
     ui.screenshot(page, "11_run_failed_dwh_down")
 
-    # the daemon's recovery sensor (on in production) relaunches exactly that day, which succeeds
-    recovery = {"batch_training/trigger": "recovery", "dagster/partition": day}
+    # the daemon's recovery sensor (on in production) relaunches exactly that day as an asset backfill,
+    # whose one run succeeds
+    recovery = {"batch_training/trigger": "recovery", "dagster/asset_partition_range_end": day}
     reruns = ui.wait_for_runs(base, lambda: ui.runs(base, tags=recovery), timeout=420)
     assert [r["status"] for r in reruns] == ["SUCCESS"], reruns
-    assert reruns[0]["tags"].get("dagster/sensor_name") == "recovery"
-    ui.open_runs_with_tag(page, "batch_training/trigger", "recovery")
-    ui.expect_texts(page, [reruns[0]["runId"][:8], "Success"])
-    ui.screenshot(page, "12_recovery_rerun_succeeded")
+    rerun = reruns[0]["tags"]
+    assert rerun.get("dagster/sensor_name") == "recovery" and rerun["dagster/asset_partition_range_start"] == day
+    backfill_id = rerun["dagster/backfill"]
+
+    def finished():
+        [found] = [b for b in ui.backfills(base) if b["id"] == backfill_id]
+        return [found] if found["status"] == "COMPLETED_SUCCESS" else None
+
+    ui.wait_for_runs(base, finished, timeout=180, finished=False)
+    ui.open_backfills(page)  # Runs -> Backfills lists it
+    ui.expect_texts(page, [backfill_id, "batch_training/trigger: recovery"])
+    ui.screenshot(page, "12_recovery_backfill_listed")
+    rows = ui.open_backfill(page, backfill_id)  # its partition grid: every asset of the day green
+    assert sorted(r.split(" 100% completed ")[0].split(" flights_delay / ")[0] for r in rows) == sorted(
+        f"flights_delay / {a}" for a in ("raw", "cleansed", "quarantine", "weather / raw", "weather / cleansed",
+                                         "weather / quarantine")), rows
+    assert all(r.endswith("100% completed 1 0 1 0") for r in rows), rows  # targeted, in progress, succeeded, failed
+    ui.screenshot(page, "13_recovery_backfill_partitions")
+
+    def resolved():
+        _, seen = ui.asset_events(base, "flights_delay/raw", [day])
+        return [o for o in seen if o.get("ledger_status") == "resolved"] or None
+
+    ui.wait_for_runs(base, resolved, timeout=120, finished=False)
+    ui.open_partition(page, "flights_delay/raw", day)  # the ledger's status on the partition itself
+    assert ui.metadata_row(page, "ledger_status") == "ledger_status resolved"
+    assert ui.metadata_row(page, "backfill_id") == f"backfill_id {backfill_id}"
+    ui.screenshot(page, "14_ledger_status_on_the_partition")
 
 
 @pytest.mark.timeout(900)

@@ -77,13 +77,15 @@ def cmd_rekick(args: argparse.Namespace) -> int:
     if not ids:
         print("nothing to rekick")
         return 0
+    from batch_training.defs.automation.observations import backfill_url
+
     done = rekick(runner, ids)
     ui = get_settings().ui_url.rstrip("/")
     for backfill in done:
         entries = " ".join(map(str, backfill.ledger_ids))
         if backfill.success is None:
             print(f"backfill {backfill.backfill_id} for ledger entries {entries}: submitted to the daemon "
-                  f"({ui}/runs/b/{backfill.backfill_id})")
+                  f"({backfill_url(ui, backfill.backfill_id)})")
             continue
         runs = ", ".join(f"{r.run_id} {'succeeded' if r.success else 'FAILED'}" for r in backfill.results)
         print(f"backfill {backfill.backfill_id} for ledger entries {entries}: {backfill.status} in "

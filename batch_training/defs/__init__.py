@@ -44,7 +44,8 @@ def _build_spec(spec: TrainingSpec, settings: Settings, retries: StepRetries, bu
     ingest_job = ingest.jobs[0]
     source_fresh, source_job, source_schedule = build_source_freshness(spec, settings, schedule_status)
     parts = [ingest, dg.Definitions(asset_checks=[source_fresh], jobs=[source_job], schedules=[source_schedule])]
-    built.plans.append(plan_of(spec.name, ingest_job_name(spec), ingest, daily_partitions(spec)))
+    ingest_plan = plan_of(spec.name, ingest_job_name(spec), ingest, daily_partitions(spec))
+    built.plans.append(ingest_plan)
     built.jobs.append(ingest_job)
     if not spec.trainable:
         return parts + [dg.Definitions(schedules=[build_daily_schedule(spec, ingest_job, schedule_status)])]
@@ -56,15 +57,16 @@ def _build_spec(spec: TrainingSpec, settings: Settings, retries: StepRetries, bu
     monitoring = build_monitoring_defs(spec, settings)
     monitor_job = monitoring.jobs[0]
     parts.append(monitoring)
-    built.plans.append(plan_of(spec.name, monitor_job_name(spec), monitoring, daily_partitions(spec)))
+    monitor_plan = plan_of(spec.name, monitor_job_name(spec), monitoring, daily_partitions(spec))
+    built.plans.append(monitor_plan)
     built.jobs.append(monitor_job)
     fresh, fresh_job, fresh_schedule = build_freshness(spec, settings, schedule_status)
     parts.append(dg.Definitions(
         asset_checks=[fresh], jobs=[fresh_job],
         schedules=[build_daily_schedule(spec, ingest_job, schedule_status), fresh_schedule],
-        sensors=[build_train_after_ingest(spec, ingest_job, train_job, sensor_status),
-                 build_monitor_after_ingest(spec, ingest_job, monitor_job, sensor_status),
-                 build_retrain_on_drift(spec, monitor_job, train_job, sensor_status)],
+        sensors=[build_train_after_ingest(spec, ingest_plan, train_job, sensor_status),
+                 build_monitor_after_ingest(spec, ingest_plan, monitor_job, sensor_status),
+                 build_retrain_on_drift(spec, monitor_plan, train_job, sensor_status)],
     ))
     return parts
 

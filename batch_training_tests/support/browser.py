@@ -189,6 +189,21 @@ def open_runs_with_tag(page, key: str, value: str) -> None:
     page.get_by_role("columnheader", name="Status").or_(page.get_by_text("Status", exact=True)).first.wait_for()
 
 
+def open_backfills(page) -> None:
+    """Runs → Backfills: every backfill, with its target and who launched it."""
+    page.goto("/runs?tab=backfills")
+    page.get_by_role("tab", name="Backfills").wait_for()
+
+
+def open_backfill(page, backfill_id: str) -> list[str]:
+    """A backfill's page: its partition status per asset, one row each; the rows' texts
+    ("flights_delay / raw 100% completed 1 0 1 0": targeted, in progress, succeeded, failed)."""
+    page.goto(f"/runs/b/{backfill_id}")
+    rows = page.locator('[class*="VirtualizedTable_row"]').filter(has=page.get_by_text("completed", exact=False))
+    rows.first.wait_for()
+    return [" ".join(r.split()) for r in rows.all_inner_texts()]
+
+
 # -- run status (GraphQL: the data behind the run page) ----------------------------------------
 RUNS_QUERY = """
 query Runs($filter: RunsFilter) { runsOrError(filter: $filter, limit: 50) {

@@ -128,15 +128,15 @@ class InProcessBackfill:
 
     def run(self, execute) -> tuple[str, list]:
         """Execute the backfill's runs (``runs_of``) with ``execute(keys, partition_key, run_tags)``,
-        which returns an in-process result; then finish the record. ``(status, results)``."""
+        which returns an in-process result (``partition_key`` is None: the range is in the tags, as
+        in the daemon's runs); then finish the record. ``(status, results)``."""
         record = self.instance.get_backfill(self.backfill_id)
         assert record is not None, f"backfill {self.backfill_id} vanished"
         results, made = [], []
         for keys, first, last in runs_of(self.subset, self.asset_graph):
-            one_day = first == last
-            run_tags = {**record.tags, **run_tags_of(self.backfill_id),
-                        **({} if one_day else {tags.RANGE_START: first, tags.RANGE_END: last})}
-            result = execute(keys, first if one_day else None, run_tags)
+            # as the daemon does for single-run assets: range tags, one day too
+            run_tags = {**record.tags, **run_tags_of(self.backfill_id), tags.RANGE_START: first, tags.RANGE_END: last}
+            result = execute(keys, None, run_tags)
             results.append(result)
             made += [(m.asset_key, m.partition) for m in (e.event_specific_data.materialization
                                                            for e in result.get_asset_materialization_events())]

@@ -44,7 +44,7 @@ def observation(change: str, entry: Failure, ui_url: str | None = None) -> dg.As
 
 
 def backfill_url(ui_url: str, backfill_id: str) -> str:
-    return f"{ui_url.rstrip('/')}/runs/b/{backfill_id}?tab=partitions"
+    return f"{ui_url.rstrip('/')}/runs/b/{backfill_id}"
 
 
 @contextmanager

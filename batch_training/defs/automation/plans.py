@@ -63,6 +63,14 @@ class JobPlan:
     def backfill_tags(self, backfill: Backfill) -> dict[str, str]:
         return {**self.job_tags, **backfill.tags}
 
+    def ran(self, run: dg.DagsterRun) -> bool:
+        """Whether the run was of this job: the job itself, or Dagster's implicit asset job (a backfill,
+        the UI's "Materialize") over assets of this job only."""
+        if run.job_name == self.job:
+            return True
+        selected = set(run.asset_selection or ())
+        return run.job_name.startswith(_IMPLICIT_JOBS) and bool(selected) and selected <= set(self.assets)
+
     @property
     def assets(self) -> list[dg.AssetKey]:
         return [key for _, keys in self.steps for key in keys]

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from batch_training.defs.automation.plans import JobPlan
 from batch_training.defs.partitions import as_of_partitions
 from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
 from batch_training.defs.summaries import check_outcome
@@ -84,18 +85,21 @@ def train_request(context, spec: TrainingSpec, train_job: str, as_of: str, trigg
                          tags={TRIGGER_TAG: trigger, REASON_TAG: decision.reason[:200]})
 
 
-def build_train_after_ingest(spec: TrainingSpec, ingest_job, train_job, status: dg.DefaultSensorStatus):
+def build_train_after_ingest(spec: TrainingSpec, ingest: JobPlan, train_job, status: dg.DefaultSensorStatus):
     partitions = as_of_partitions(spec)
 
+    # every job of the code location is watched: a recovery backfill's runs are of the implicit asset job
     @dg.run_status_sensor(
         name=f"{spec.name}__train_after_ingest", run_status=dg.DagsterRunStatus.SUCCESS,
-        monitored_jobs=[ingest_job], request_job=train_job, default_status=status, minimum_interval_seconds=30,
+        request_job=train_job, default_status=status, minimum_interval_seconds=30,
         description="When a daily (or recovered) ingest of day D-1 succeeds, train as of D: unless the inputs "
                     "are those of the production model, or the spec's retraining interval is not over.",
     )
     def train_after_ingest(context: dg.RunStatusSensorContext, registry: RegistryResource,
                            artifacts: ArtifactStoreResource):
         run = context.dagster_run
+        if not ingest.ran(run):
+            return dg.SkipReason(f"not a run of {ingest.job}")
         if run.tags.get(TRIGGER_TAG) not in ("daily", "recovery"):
             return dg.SkipReason("not a daily or recovery ingest")
         last = run.tags.get(tags.PARTITION) or run.tags.get(tags.RANGE_END)
@@ -109,13 +113,13 @@ def build_train_after_ingest(spec: TrainingSpec, ingest_job, train_job, status: 
     return train_after_ingest
 
 
-def build_retrain_on_drift(spec: TrainingSpec, monitor_job, train_job, status: dg.DefaultSensorStatus):
+def build_retrain_on_drift(spec: TrainingSpec, monitor: JobPlan, train_job, status: dg.DefaultSensorStatus):
     partitions = as_of_partitions(spec)
     drift_check = dg.AssetCheckKey(dg.AssetKey([spec.name, "data_drift"]), "data_drift")
 
     @dg.run_status_sensor(
         name=f"{spec.name}__retrain_on_drift", run_status=dg.DagsterRunStatus.SUCCESS,
-        monitored_jobs=[monitor_job], request_job=train_job, default_status=status, minimum_interval_seconds=30,
+        request_job=train_job, default_status=status, minimum_interval_seconds=30,
         description="When a monitoring run finds data drift above the ERROR threshold and the spec's "
                     "monitoring.retrain_on_drift_error is on, train early as of the day after.",
     )
@@ -124,6 +128,8 @@ def build_retrain_on_drift(spec: TrainingSpec, monitor_job, train_job, status: d
         if not spec.monitoring.retrain_on_drift_error:
             return dg.SkipReason("monitoring.retrain_on_drift_error is off")
         run = context.dagster_run
+        if not monitor.ran(run):
+            return dg.SkipReason(f"not a run of {monitor.job}")
         records = context.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
         evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
         errors = sorted(day for e in evaluations if e.asset_check_key == drift_check

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from batch_training.defs.automation.plans import JobPlan
 from batch_training.defs.monitoring.drift import build_drift_asset
 from batch_training.defs.monitoring.live import build_live_asset
 from batch_training.defs.partitions import own_selection
@@ -25,14 +26,17 @@ def build_monitoring_defs(spec: TrainingSpec, settings: Settings) -> dg.Definiti
     return dg.Definitions(assets=assets, jobs=[job])
 
 
-def build_monitor_after_ingest(spec: TrainingSpec, ingest_job, monitor_job, status: dg.DefaultSensorStatus):
+def build_monitor_after_ingest(spec: TrainingSpec, ingest: JobPlan, monitor_job, status: dg.DefaultSensorStatus):
+    # every job of the code location is watched: a recovery backfill's runs are of the implicit asset job
     @dg.run_status_sensor(
         name=f"{spec.name}__monitor_after_ingest", run_status=dg.DagsterRunStatus.SUCCESS,
-        monitored_jobs=[ingest_job], request_job=monitor_job, default_status=status, minimum_interval_seconds=30,
+        request_job=monitor_job, default_status=status, minimum_interval_seconds=30,
         description="When an ingest of some days succeeds, measure their drift and the production model's live error.",
     )
     def monitor_after_ingest(context: dg.RunStatusSensorContext):
         run = context.dagster_run
+        if not ingest.ran(run):
+            return dg.SkipReason(f"not a run of {ingest.job}")
         trigger = {tags.TRIGGER: "monitor"}
         if (day := run.tags.get(tags.PARTITION)) is not None:
             return dg.RunRequest(run_key=f"monitor-{run.run_id}", partition_key=day, tags=trigger)
