@@ -48,6 +48,28 @@ class Settings(BaseModel):
     recovery_interval_s: int = Field(default=60, ge=5, le=3600, description="seconds between recovery sensor ticks")
     alert_sink: Literal["log", "webhook"] = "log"
     ui_url: str = "http://127.0.0.1:3000"
+    # where trained_model trains: in the step's process, torchrun on this machine, or a Kubernetes pod
+    trainer_mode: Literal["in_process", "torchrun", "kubernetes"] = "in_process"
+    trainer_processes: int = Field(default=2, ge=1, le=64, description="torchrun processes per node")
+    trainer_timeout_s: float = Field(default=6 * 3600, gt=0, description="wall-clock limit of a training child")
+    trainer_image: str | None = None          # kubernetes: the image with batch_training and torch
+    trainer_namespace: str | None = None
+    trainer_gpus: int = Field(default=0, ge=0, le=16, description="kubernetes: nvidia.com/gpu per pod (one rank each)")
+    trainer_cpu: str | None = None            # kubernetes: the pod's CPU limit, e.g. "8"
+    trainer_memory: str | None = None         # kubernetes: the pod's memory limit, e.g. "32Gi"
+    trainer_node_selector: str | None = None  # kubernetes: "key=value,key=value"
+    trainer_volume_claim: str | None = None   # kubernetes: the PVC holding BATCH_TRAINING_HOME (its artifact store)
+
+    @property
+    def node_selector(self) -> dict[str, str]:
+        pairs = [p.strip() for p in (self.trainer_node_selector or "").split(",") if p.strip()]
+        out = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"BATCH_TRAINING_TRAINER_NODE_SELECTOR: {pair!r} is not key=value")
+            out[key.strip()] = value.strip()
+        return out
 
     @property
     def data_dir(self) -> Path:
@@ -79,6 +101,9 @@ _OPTIONAL = {
     "relaunch_budget": "BATCH_TRAINING_RELAUNCH_BUDGET", "relaunch_backoff_s": "BATCH_TRAINING_RELAUNCH_BACKOFF_S",
     "recovery_interval_s": "BATCH_TRAINING_RECOVERY_INTERVAL_S",
     "alert_sink": "BATCH_TRAINING_ALERT_SINK", "ui_url": "BATCH_TRAINING_UI_URL",
+    **{f"trainer_{name}": f"BATCH_TRAINING_TRAINER_{name.upper()}" for name in (
+        "mode", "processes", "timeout_s", "image", "namespace", "gpus", "cpu", "memory", "node_selector",
+        "volume_claim")},
 }
 
 
@@ -102,6 +127,10 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SettingsError(f"invalid batch_training settings from the environment: {problems}") from None
+    try:
+        settings.node_selector  # noqa: B018 - parsed here so that a bad value fails at start
+    except ValueError as exc:
+        raise SettingsError(f"invalid batch_training settings from the environment: {exc}") from None
     if settings.alert_sink == "webhook" and not env.get(ALERT_WEBHOOK_VAR):
         raise SettingsError(f"BATCH_TRAINING_ALERT_SINK=webhook needs {ALERT_WEBHOOK_VAR} (a secret)")
     if settings.environment == "production":

@@ -1,17 +1,20 @@
-"""``make bench``: the ingest benchmarks (bench.ingest), the training benchmarks (bench.train), the
+"""``make bench``: the ingest benchmarks (bench.ingest), the training benchmarks (bench.train, and
+bench.distributed: 1 and 2 processes side by side), the
 serving benchmarks (bench.serving) and monitoring (bench.monitoring), each printed as it goes, then
 the targets; all figures end up in ``bench/results.json``."""
 
 import json
 import sys
 
-from bench import ingest, monitoring, report, serving, train
+from bench import distributed, ingest, monitoring, report, serving, train
 
 
 def main() -> int:
     status = ingest.main()
     print("\n== training ==")
     training = train.main()
+    print("\n== training in 1 and 2 processes ==")
+    training["distributed"] = distributed.main()
     print("\n== serving ==")
     served = serving.main()
     print("\n== monitoring ==")

@@ -33,6 +33,7 @@ from batch_training.training import (
     seed_everything,
     train,
 )
+from batch_training.training.distributed import World
 
 _LOSS = {"binary": "bce", "multiclass": "cross_entropy"}
 
@@ -81,9 +82,12 @@ def _member_seed(model: ModelSpec, i: int) -> int:
 
 
 def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
-                  callbacks: Sequence[Callback] = (), device: str | None = None) -> FitOutcome:
+                  callbacks: Sequence[Callback] = (), device: str | None = None, world: World = World()) -> FitOutcome:
     """Train the spec's model: one network, or ``model.ensemble`` of them with seeds seed, seed+1, ...
-    (each with its own early stopping on the same validation rows), averaged in one module."""
+    (each with its own early stopping on the same validation rows), averaged in one module.
+
+    In a world of several processes every rank calls this alike and trains its shard of the rows
+    (``training.distributed``); each gets the same outcome, which rank 0 alone should write."""
     pre = data.preprocessor
     task = pre.target.task
     config = ModelConfig(n_numeric=len(pre.numeric_inputs), cardinalities=pre.cardinalities,
@@ -96,7 +100,7 @@ def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
     threads = torch.get_num_threads()
     torch.set_num_threads(model.threads)
     try:
-        results = [_train_member(config.member(), train_batch, valid_batch, model, i, task, callbacks, device)
+        results = [_train_member(config.member(), train_batch, valid_batch, model, i, task, callbacks, device, world)
                    for i in range(model.ensemble)]
     finally:
         torch.set_num_threads(threads)
@@ -120,18 +124,18 @@ def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
 
 
 def _train_member(config: ModelConfig, train_batch: Batch, valid_batch: Batch, model: ModelSpec, i: int, task: str,
-                  callbacks: Sequence[Callback], device: str | None) -> TrainResult:
+                  callbacks: Sequence[Callback], device: str | None, world: World) -> TrainResult:
     seed = _member_seed(model, i)
     seed_everything(seed)
     net = TabularNet(config)
-    for callback in callbacks:
+    for callback in callbacks if world.is_main else ():
         start = getattr(callback, "on_member_start", None)  # optional in the Callback protocol
         if start is not None:
             start(i, model.ensemble)
     return train(net, train_batch, valid_batch, TrainConfig(
         epochs=model.epochs, batch_size=model.batch_size, learning_rate=model.learning_rate,
         weight_decay=model.weight_decay, patience=model.patience, seed=seed,
-        loss=_LOSS.get(task, model.loss), device=device), callbacks)
+        loss=_LOSS.get(task, model.loss), device=device), callbacks, world)
 
 
 def decision_threshold(checkpoint: Checkpoint, valid: pa.Table) -> ThresholdChoice:

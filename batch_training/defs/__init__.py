@@ -18,7 +18,7 @@ from batch_training.defs.ingest import build_ingest_defs, ingest_job_name
 from batch_training.defs.monitoring import build_monitor_after_ingest, build_monitoring_defs, monitor_job_name
 from batch_training.defs.partitions import as_of_partitions, daily_partitions
 from batch_training.defs.references import with_code_references
-from batch_training.defs.resources import resources_for
+from batch_training.defs.resources import resources_for, trainer_for
 from batch_training.defs.training import build_training_defs, train_job_name
 from batch_training.settings import Settings
 from batch_training.spec import SpecError, TrainingSpec
@@ -105,6 +105,8 @@ def build_defs(specs: list[TrainingSpec], settings: Settings, resources: dict | 
     definitions join, with their jobs watched by the one recovery sensor too."""
     built = _build([*specs, *component_specs], settings, spec_files)
     resources = resources if resources is not None else resources_for(settings)
+    if "trainer" not in resources:  # resources given without one (tests, tools) train in process
+        resources = {**resources, "trainer": trainer_for(settings)}
     return dg.Definitions.merge(*(built.specs[s.name] for s in specs), *([component_defs] if component_defs else []),
                                 _recovery(built, settings), dg.Definitions(resources=resources))
 

@@ -101,4 +101,16 @@ def resources_for(settings: Settings) -> dict[str, object]:
         "artifacts": ArtifactStoreResource(root=str(settings.data_dir)),
         "registry": registry,
         "images": ImageBuilderResource(kind=settings.image_builder, base_image=settings.base_image),
+        "trainer": trainer_for(settings),
     }
+
+
+def trainer_for(settings: Settings):
+    """Where trained_model trains (``defs/training/launch.py``), from the settings."""
+    from batch_training.defs.training.launch import TrainerResource
+
+    return TrainerResource(mode=settings.trainer_mode, processes=settings.trainer_processes,
+                           timeout_s=settings.trainer_timeout_s, image=settings.trainer_image,
+                           namespace=settings.trainer_namespace, gpus=settings.trainer_gpus, cpu=settings.trainer_cpu,
+                           memory=settings.trainer_memory, node_selector=settings.node_selector,
+                           volume_claim=settings.trainer_volume_claim, home=str(settings.home))

@@ -173,9 +173,14 @@ class LoadedDataset:
     info: dict
 
 
-def read_training_data(folder: Path) -> LoadedDataset:
+def read_dataset_info(folder: Path) -> dict:
+    """A training dataset's description (as-of day, data version, days), without its rows."""
     if not (folder / "dataset.json").exists():
         raise FileNotFoundError(f"no training dataset in {folder} (materialize training_dataset first)")
+    return json.loads((folder / "dataset.json").read_text())
+
+
+def read_training_data(folder: Path) -> LoadedDataset:
+    info = read_dataset_info(folder)
     return LoadedDataset(pq.read_table(folder / "train.parquet"), pq.read_table(folder / "holdout.parquet"),
-                         Preprocessor.from_dict(json.loads((folder / "preprocessing.json").read_text())),
-                         json.loads((folder / "dataset.json").read_text()))
+                         Preprocessor.from_dict(json.loads((folder / "preprocessing.json").read_text())), info)

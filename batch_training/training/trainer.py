@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from batch_training.training.distributed import World
+
 Loss = Literal["l1", "l2", "bce", "cross_entropy"]
 LOSSES: tuple[str, ...] = ("l1", "l2", "bce", "cross_entropy")
 
@@ -176,29 +178,40 @@ def evaluate_loss(model: nn.Module, data: Batch, loss: Loss, batch_size: int = 8
 
 
 def train(model: nn.Module, train: Batch, valid: Batch, config: TrainConfig,
-          callbacks: Sequence[Callback] = ()) -> TrainResult:
+          callbacks: Sequence[Callback] = (), world: World = World()) -> TrainResult:
     """Train ``model`` with AdamW, stop early on the validation loss, keep the best epoch's weights.
 
     On return ``model`` holds the best weights, in eval mode, on the training device; the result's
     ``state_dict`` is a CPU copy of them. Exceptions from callbacks propagate.
+
+    In a world of several processes (``distributed.py``; its group started) every rank calls this
+    with the same data and config: the model trains as ``DistributedDataParallel`` on each rank's
+    shard of the epoch's permutation, ``config.batch_size`` rows per step in all; rank 0 validates
+    and its validation loss, broadcast, decides the best epoch and early stopping on every rank;
+    callbacks run on rank 0 only. One process is exactly the loop without any of it.
     """
     _check_data(train, valid, config)
-    device = torch.device(resolve_device(config.device))
+    if config.epochs > 0 and len(train) < world.size:
+        raise ValueError(f"{len(train)} training rows cannot be shared by {world.size} processes")
+    device = torch.device(world.device(resolve_device(config.device)))
     started = time.perf_counter()
     fork_devices = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(config.seed)  # dropout masks; fork_rng restores the caller's RNG afterwards
+        # dropout masks (each rank its own); fork_rng restores the caller's RNG afterwards
+        torch.manual_seed(config.seed + world.rank)
         model.to(device)
         train_d, valid_d = train.to(device), valid.to(device)
         loss_fn = loss_function(config.loss)
         eval_batch = max(config.batch_size, 8192)
         _check_output(model, valid_d, config.loss)
+        step_model = _parallel(model, device) if world.distributed else model
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                       weight_decay=config.weight_decay, **_fast_adamw(device))
         order = torch.Generator(device="cpu").manual_seed(config.seed)  # batch order, independent of dropout
+        batch_size = world.batch_size(config.batch_size)
 
-        initial_valid_loss = evaluate_loss(model, valid_d, config.loss, eval_batch)
+        initial_valid_loss = _validate(model, valid_d, config.loss, eval_batch, world, device)
         if not math.isfinite(initial_valid_loss):
             raise ValueError(f"the initial validation loss is {initial_valid_loss}: check the valid split for NaN/inf")
         best_loss, best_epoch, best_state = initial_valid_loss, None, _cpu_copy(model)
@@ -207,21 +220,26 @@ def train(model: nn.Module, train: Batch, valid: Batch, config: TrainConfig,
         n = len(train_d)
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()
-            model.train()
-            shuffled = train_d.take(torch.randperm(n, generator=order).to(device))
+            step_model.train()
+            mine = world.shard(torch.randperm(n, generator=order))
+            rows = len(mine)
+            shuffled = train_d.take(mine.to(device))
             total = torch.zeros((), dtype=torch.float64, device=device)
-            for start in range(0, n, config.batch_size):
-                stop = min(start + config.batch_size, n)
+            for start in range(0, rows, batch_size):
+                stop = min(start + batch_size, rows)
                 x_num, x_cat = shuffled.numeric[start:stop], shuffled.categorical[start:stop]
-                loss = loss_fn(model(x_num, x_cat), shuffled.target[start:stop], "mean")
+                loss = loss_fn(step_model(x_num, x_cat), shuffled.target[start:stop], "mean")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 total += loss.detach().double() * (stop - start)  # stays on the device: no sync per batch
-            train_loss = total.item() / n
+            if world.distributed:
+                summed = world.sum(torch.stack([total, torch.tensor(float(rows), dtype=torch.float64, device=device)]))
+                total, rows = summed[0], int(summed[1].item())
+            train_loss = total.item() / rows
             t_train = time.perf_counter() - t0
 
-            valid_loss = evaluate_loss(model, valid_d, config.loss, eval_batch)
+            valid_loss = _validate(model, valid_d, config.loss, eval_batch, world, device)
             if not (math.isfinite(train_loss) and math.isfinite(valid_loss)):
                 raise TrainingDiverged(f"epoch {epoch}: train loss {train_loss}, valid loss {valid_loss}; "
                                        f"lower the learning rate or check the inputs for NaN/inf")
@@ -231,10 +249,10 @@ def train(model: nn.Module, train: Batch, valid: Batch, config: TrainConfig,
             else:
                 stale += 1
             stats = EpochStats(epoch=epoch, train_loss=train_loss, valid_loss=valid_loss,
-                               seconds=time.perf_counter() - t0, samples_per_s=n / max(t_train, 1e-9),
+                               seconds=time.perf_counter() - t0, samples_per_s=rows / max(t_train, 1e-9),
                                improved=improved)
             history.append(stats)
-            for callback in callbacks:
+            for callback in callbacks if world.is_main else ():
                 callback.on_epoch_end(stats)
             if stale >= config.patience:
                 break
@@ -244,6 +262,21 @@ def train(model: nn.Module, train: Batch, valid: Batch, config: TrainConfig,
     return TrainResult(state_dict=best_state, history=history, best_epoch=best_epoch, best_valid_loss=best_loss,
                        stopped_early=len(history) < config.epochs, device=str(device),
                        initial_valid_loss=initial_valid_loss, seconds=time.perf_counter() - started)
+
+
+def _parallel(model: nn.Module, device: torch.device) -> nn.Module:
+    """The model as DistributedDataParallel on this rank's device (gradients averaged over the ranks)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _validate(model: nn.Module, valid: Batch, loss: Loss, batch_size: int, world: World, device: torch.device) -> float:
+    """The validation loss, computed on rank 0 and the same on every rank (broadcast)."""
+    value = evaluate_loss(model, valid, loss, batch_size) if world.is_main else math.nan
+    if not world.distributed:
+        return value
+    return float(world.from_main(torch.tensor([value], dtype=torch.float64, device=device)).item())
 
 
 @torch.inference_mode()

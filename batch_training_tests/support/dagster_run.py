@@ -17,8 +17,11 @@ from batch_training.spec import TrainingSpec
 
 
 def ingest_defs(spec: TrainingSpec, warehouse_url: str, data_dir: Path, registry_url: str | None = None,
-                image_builder: str = "none", base_image: str | None = None) -> dg.Definitions:
+                image_builder: str = "none", base_image: str | None = None, trainer=None) -> dg.Definitions:
+    from batch_training.defs.training.launch import TrainerResource
+
     resources = {
+        "trainer": trainer or TrainerResource(),
         "warehouse": WarehouseResource(url=warehouse_url), "artifacts": ArtifactStoreResource(root=str(data_dir)),
         "registry": RegistryResource(url=registry_url or f"sqlite:///{data_dir.parent / 'registry.db'}"),
         "images": ImageBuilderResource(kind=image_builder, base_image=base_image),
