@@ -175,3 +175,27 @@ def test_the_trainer_comes_from_the_deployment_settings(tmp_path):
                 {"BATCH_TRAINING_TRAINER_PROCESSES": "0"}):
         with pytest.raises(SettingsError, match="TRAINER|trainer"):
             settings_from_env({"BATCH_TRAINING_HOME": str(tmp_path), **bad})
+
+
+def test_a_child_past_its_time_limit_is_a_transient_failure_that_says_so(world, monkeypatch):
+    _, _, root, _ = world
+    monkeypatch.setenv("BATCH_TRAINING_HOME", str(root / "slow-home"))
+    monkeypatch.setenv("BATCH_TRAINING_FAILPOINTS", "trainer.rank0=pause:120")
+    result = _train(world, TrainerResource(mode="torchrun", processes=2, timeout_s=8))
+    assert not result.success
+    [failure] = [e for e in result.get_step_failure_events() if e.step_key.endswith("trained_model")]
+    data = failure.event_specific_data.user_failure_data
+    assert {k: v.value for k, v in data.metadata.items()}["batch_training/failure_class"] == "transient"
+    assert "ran past its limit of 8 s" in data.description
+
+
+@pytest.mark.parametrize("n, size", [(10, 1), (10, 2), (10, 3), (7, 4)])
+def test_each_rank_takes_an_equal_disjoint_shard_of_the_epoch(n, size):
+    from batch_training.training import World
+
+    permutation = torch.randperm(n, generator=torch.Generator().manual_seed(1))
+    shards = [World(rank, size).shard(permutation) for rank in range(size)]
+    assert len({len(s) for s in shards}) == 1 and len(shards[0]) == n // size  # the same steps on every rank
+    taken = torch.cat(shards)
+    assert len(set(taken.tolist())) == len(taken) and set(taken.tolist()) <= set(permutation.tolist())
+    assert World(0, size).batch_size(256) * size <= 256
