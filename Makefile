@@ -21,9 +21,11 @@ run: env
 	$(BIN)/batch-training ingest
 	$(BIN)/batch-training train --as-of 2014-01-01
 
-# The tests, after the linters (as CI runs them).
+# The tests, after the linters (as CI runs them): the quick ones on every core, then those that
+# start servers (PostgreSQL, the stack, a browser, image builds) one at a time.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto -m "not postgres and not ui and not image"
+	$(BIN)/pytest -m "postgres or ui or image"
 
 # The quick loop: no PostgreSQL, no browser, no image builds.
 test-fast: env
