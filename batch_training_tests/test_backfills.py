@@ -109,11 +109,11 @@ def test_an_in_process_backfill_runs_each_range_and_records_what_materialized_an
     assert instance.get_backfill(record.backfill_id).status.value == "REQUESTED"
     job = DEFS.resolve_implicit_global_asset_job_def()
 
-    def execute(keys, partition_key, run_tags):
-        return job.execute_in_process(instance=instance, asset_selection=keys, partition_key=partition_key,
-                                      tags=run_tags, raise_on_error=False)
+    def execute(keys, run_tags):
+        return job.execute_in_process(instance=instance, asset_selection=keys, tags=run_tags, raise_on_error=False)
 
-    status, results = record.run(execute)
+    done = record.run(execute)
+    status, results = done.status, done.results
     assert status == "COMPLETED_FAILED"
     runs = [(r.dagster_run.tags["dagster/asset_partition_range_start"], r.dagster_run.tags["dagster/asset_partition_range_end"],
              r.success) for r in results]

@@ -54,6 +54,14 @@ def _model_metadata(result) -> dict:
     return {k: v.value for k, v in mat.metadata.items()}
 
 
+def _model_failure(result) -> tuple[str, str]:
+    """A failed run's trained_model step failure: its class and description."""
+    assert not result.success
+    [failure] = [e for e in result.get_step_failure_events() if e.step_key.endswith("trained_model")]
+    data = failure.event_specific_data.user_failure_data
+    return data.metadata["batch_training/failure_class"].value, data.description
+
+
 def _candidate_mae(world) -> float:
     _, _, root, _ = world
     store = PartitionStore(root / "data")
@@ -101,12 +109,9 @@ def test_a_crashing_rank_fails_the_step_with_its_own_error_and_class(world, monk
     monkeypatch.setenv("BATCH_TRAINING_HOME", str(root / "crash-home"))
     monkeypatch.setenv("BATCH_TRAINING_FAILPOINTS", "trainer.rank1=raise")
     result = _train(world, TrainerResource(mode="torchrun", processes=2, timeout_s=300))
-    assert not result.success
-    [failure] = [e for e in result.get_step_failure_events() if e.step_key.endswith("trained_model")]
-    data = failure.event_specific_data
-    metadata = {k: v.value for k, v in data.user_failure_data.metadata.items()}
-    assert metadata["batch_training/failure_class"] == "code"
-    assert "rank 1 of 2: FailpointError: failpoint trainer.rank1 reached" in data.user_failure_data.description
+    failure_class, description = _model_failure(result)
+    assert failure_class == "code"
+    assert "rank 1 of 2: FailpointError: failpoint trainer.rank1 reached" in description
 
 
 def test_a_child_that_dies_silently_is_a_transient_failure(world, monkeypatch):
@@ -114,11 +119,9 @@ def test_a_child_that_dies_silently_is_a_transient_failure(world, monkeypatch):
     monkeypatch.setenv("BATCH_TRAINING_HOME", str(root / "exit-home"))
     monkeypatch.setenv("BATCH_TRAINING_FAILPOINTS", "trainer.rank0=exit:9")  # as if killed
     result = _train(world, TrainerResource(mode="torchrun", processes=2, timeout_s=300))
-    assert not result.success
-    [failure] = [e for e in result.get_step_failure_events() if e.step_key.endswith("trained_model")]
-    metadata = {k: v.value for k, v in failure.event_specific_data.user_failure_data.metadata.items()}
-    assert metadata["batch_training/failure_class"] == "transient"
-    assert "died without an error report" in failure.event_specific_data.user_failure_data.description
+    failure_class, description = _model_failure(result)
+    assert failure_class == "transient"
+    assert "died without an error report" in description
 
 
 def test_the_kubernetes_pod_asks_for_the_gpus_the_node_and_the_artifact_volume(tmp_path):
@@ -152,10 +155,8 @@ def test_kubernetes_without_a_cluster_is_a_config_failure_saying_so(world, monke
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     result = _train(world, TrainerResource(mode="kubernetes", image="registry.example/bt:1", timeout_s=60))
-    assert not result.success
-    [failure] = [e for e in result.get_step_failure_events() if e.step_key.endswith("trained_model")]
-    metadata = {k: v.value for k, v in failure.event_specific_data.user_failure_data.metadata.items()}
-    assert metadata["batch_training/failure_class"] == "config"
+    failure_class, _ = _model_failure(result)
+    assert failure_class == "config"
 
 
 def test_the_trainer_comes_from_the_deployment_settings(tmp_path):
@@ -182,11 +183,9 @@ def test_a_child_past_its_time_limit_is_a_transient_failure_that_says_so(world, 
     monkeypatch.setenv("BATCH_TRAINING_HOME", str(root / "slow-home"))
     monkeypatch.setenv("BATCH_TRAINING_FAILPOINTS", "trainer.rank0=pause:120")
     result = _train(world, TrainerResource(mode="torchrun", processes=2, timeout_s=8))
-    assert not result.success
-    [failure] = [e for e in result.get_step_failure_events() if e.step_key.endswith("trained_model")]
-    data = failure.event_specific_data.user_failure_data
-    assert {k: v.value for k, v in data.metadata.items()}["batch_training/failure_class"] == "transient"
-    assert "ran past its limit of 8 s" in data.description
+    failure_class, description = _model_failure(result)
+    assert failure_class == "transient"
+    assert "ran past its limit of 8 s" in description
 
 
 @pytest.mark.parametrize("n, size", [(10, 1), (10, 2), (10, 3), (7, 4)])

@@ -161,7 +161,8 @@ def test_anomalies_over_the_limit_fail_once_without_retry_then_rekick_after_the_
 
     seed_warehouse(postgres_url, SeedOptions(first_day=dt.date(2013, 3, 1), last_day=dt.date(2013, 3, 1)))  # fixed
     from batch_training.defs import build_plans
-    from batch_training.defs.runner import LocalRunner, rekick
+    from batch_training.defs.rekick import rekick
+    from batch_training.defs.runner import LocalRunner
     from batch_training.operations.alerts import alert_sink
 
     runner = LocalRunner(defs, build_plans([flights], settings), settings, instance,

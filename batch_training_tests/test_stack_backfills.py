@@ -28,16 +28,6 @@ INGEST = [f"flights_delay/{a}" for a in ("raw", "cleansed", "quarantine", "weath
 EXTRACTS = ("flights_delay/raw", "flights_delay/weather/raw")
 
 
-def _wait_for(what: str, check, timeout: float = 300.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(1.0)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _finished(base: str, backfill_id: str) -> dict | None:
     [found] = [b for b in api.backfills(base) if b["id"] == backfill_id]
     return found if found["status"] in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED") else None
@@ -63,7 +53,7 @@ def test_a_dwh_outage_during_a_range_backfill_ends_with_one_recovery_backfill_pe
             assert [r["status"] for r in _runs_of(base, user)] == ["FAILURE"]
             # attempt 1 meets the outage too; its run's failure is seen at once (the backfill's own
             # status follows at the daemon's next backfill iteration, up to 30 s later)
-            first = _wait_for("attempt 1", lambda: _recovery(base), 240)
+            first = support_stack.wait_for("attempt 1", lambda: _recovery(base), 240, interval=1.0)
             assert [b["tags"]["batch_training/attempt"] for b in first] == ["1"]
             assert [r["status"] for r in _runs_of(base, first[0]["id"])] == ["FAILURE"]
         finally:
@@ -73,7 +63,7 @@ def test_a_dwh_outage_during_a_range_backfill_ends_with_one_recovery_backfill_pe
             found = _recovery(base)
             return found if len(found) == 2 and _finished(base, found[1]["id"]) else None
 
-        attempts = _wait_for("attempt 2", recovered, 300)
+        attempts = support_stack.wait_for("attempt 2", recovered, 300, interval=1.0)
         assert [(b["tags"]["batch_training/attempt"], b["status"]) for b in attempts] == [
             ("1", "COMPLETED_FAILED"), ("2", "COMPLETED_SUCCESS")]
         # exactly the failed partitions, all six assets on the three days; attempt 2 materialized them all
@@ -94,7 +84,7 @@ def test_a_dwh_outage_during_a_range_backfill_ends_with_one_recovery_backfill_pe
                 found = book.list(spec="flights_delay")
             return found if found and all(e.status == "resolved" for e in found) else None
 
-        entries = _wait_for("the ledger to be resolved", resolved, 120)
+        entries = support_stack.wait_for("the ledger to be resolved", resolved, 120, interval=1.0)
         assert sorted((e.asset, e.partition, e.attempts, e.backfill_id) for e in entries) == sorted(
             (asset, day, 2, attempts[1]["id"]) for asset in EXTRACTS for day in DAYS)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,6 @@ FAILPOINT = "recovery.before_requests_return"
 ENV = {"BATCH_TRAINING_RELAUNCH_BACKOFF_S": "0", "BATCH_TRAINING_RETRY_MAX": "0",
        "BATCH_TRAINING_RECOVERY_INTERVAL_S": "5", "BATCH_TRAINING_FAILPOINTS": f"{FAILPOINT}=pause:600"}
 DAY = "2013-01-09"
-
-
-def _wait_for(what: str, check, timeout: float = 180.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _entries(server) -> list:
@@ -54,10 +43,10 @@ def test_a_daemon_killed_while_relaunching_loses_no_relaunch():
 
         # the recovery sensor records the failure, asks for the relaunch, and stops at the failpoint
         marker = Path(home) / "failpoints" / FAILPOINT
-        _wait_for("the relaunching tick", marker.exists)
+        support_stack.wait_for("the relaunching tick", marker.exists)
         daemon = state["processes"]["daemon"]
         os.killpg(daemon["pgid"], signal.SIGKILL)  # the daemon and its code server, at that moment
-        _wait_for("the daemon to be gone", lambda: not procs.running_members(daemon), timeout=30)
+        support_stack.wait_for("the daemon to be gone", lambda: not procs.running_members(daemon), timeout=30)
 
         entries = _entries(server)  # the flights' and the weather's extract of the day
         assert sorted((e.asset, e.partition, e.failure_class, e.status, e.attempts) for e in entries) == [
@@ -77,7 +66,7 @@ def test_a_daemon_killed_while_relaunching_loses_no_relaunch():
             found = [e for e in _entries(server) if e.status == "resolved"]
             return found if len(found) == len(entries) else None
 
-        resolved = _wait_for("the entries to be resolved", both_resolved, timeout=120)
+        resolved = support_stack.wait_for("the entries to be resolved", both_resolved, timeout=120)
         assert sorted((e.id, e.attempts, e.last_run_id) for e in resolved) == sorted(
             (e.id, 1, reruns[0]["runId"]) for e in entries)
         assert len(api.runs(base, tags=recovery)) == 1  # asked twice, launched once

@@ -22,11 +22,10 @@ from pathlib import Path
 from batch_training.candidate import Predictor
 from batch_training.candidate.evaluate import evaluate
 from batch_training.candidate.job import TrainJob
-from batch_training.features import window_for
-from batch_training.features.dataset import JoinedDays, build_training_data, read_training_data, write_training_data
+from batch_training.features.dataset import read_training_data, write_training_data
 from batch_training.spec import load_specs
 from batch_training.training import load_checkpoint
-from bench.train import AS_OF, SEEDS, cleansed_days
+from bench.train import AS_OF, SEEDS, cleansed_days, training_data
 
 CHILD = ["-m", "batch_training.candidate.child"]
 
@@ -45,10 +44,7 @@ def _spread(values: list[float]) -> dict:
 def measure(processes: tuple[int, ...] = (1, 2)) -> dict:
     spec = load_specs()[0]
     days, joined = cleansed_days(spec)
-    window = window_for(AS_OF, spec.split, spec.source.first_day)
-    empty = {name: next(iter(d.values())).schema.empty_table() for name, d in joined.items()}
-    built = build_training_data(spec, window, read_day=days.__getitem__, day_fingerprint=lambda d: d.isoformat(),
-                                joined_days=JoinedDays(lambda j, d: joined[j].get(d, empty[j]), lambda j, d: d.isoformat()))
+    built = training_data(spec, days, joined, AS_OF)
     out: dict = {"as_of": AS_OF.isoformat(), "rows_train": built.train.num_rows, "seeds": list(SEEDS)}
     with tempfile.TemporaryDirectory(prefix="bench-ddp-") as tmp:
         folder = Path(tmp) / "dataset"

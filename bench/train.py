@@ -87,11 +87,16 @@ def _spread(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values), "min": min(values), "max": max(values), "values": values}
 
 
-def measure_as_of(spec: TrainingSpec, days, joined, as_of: dt.date) -> dict:
+def training_data(spec: TrainingSpec, days, joined, as_of: dt.date):
+    """The training dataset as of a day, built from the cleansed days in memory (``cleansed_days``)."""
     window = window_for(as_of, spec.split, spec.source.first_day)
     empty = {name: next(iter(d.values())).schema.empty_table() for name, d in joined.items()}
-    built = build_training_data(spec, window, read_day=days.__getitem__, day_fingerprint=lambda d: d.isoformat(),
-                                joined_days=JoinedDays(lambda j, d: joined[j].get(d, empty[j]), lambda j, d: d.isoformat()))
+    return build_training_data(spec, window, read_day=days.__getitem__, day_fingerprint=lambda d: d.isoformat(),
+                               joined_days=JoinedDays(lambda j, d: joined[j].get(d, empty[j]), lambda j, d: d.isoformat()))
+
+
+def measure_as_of(spec: TrainingSpec, days, joined, as_of: dt.date) -> dict:
+    built = training_data(spec, days, joined, as_of)
     data = LoadedDataset(built.train, built.holdout, built.preprocessor, describe(built))
     ours, lgb_mae, gates, seconds, lgb_seconds, epochs = [], [], [], [], [], []
     for seed in SEEDS:

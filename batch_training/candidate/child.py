@@ -14,23 +14,9 @@ import os
 import sys
 from contextlib import ExitStack
 
-from batch_training.candidate.job import TrainJob, data_version, metadata, run_job, write_failure
+from batch_training.candidate.job import EpochLog, TrainJob, data_version, metadata, run_job, write_failure
 from batch_training.operations import failpoints
-from batch_training.training import EpochStats, World, resolve_device
-
-
-class _Epochs:
-    """Rank 0's progress: one line per epoch, to the Pipes log (the step's log) or stdout."""
-
-    def __init__(self, log):
-        self.log, self.member = log, ""
-
-    def on_member_start(self, i: int, n: int) -> None:
-        self.member = f"model {i + 1} of {n}, " if n > 1 else ""
-
-    def on_epoch_end(self, stats: EpochStats) -> None:
-        self.log(f"{self.member}epoch {stats.epoch}: train loss {stats.train_loss:.4f}, valid loss "
-                 f"{stats.valid_loss:.4f}, {stats.samples_per_s:,.0f} samples/s per rank{' (best)' if stats.improved else ''}")
+from batch_training.training import World, resolve_device
 
 
 def _pipes_wanted() -> bool:
@@ -59,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                 pipes = stack.enter_context(open_dagster_pipes())
             log = pipes.log.info if pipes is not None else (lambda line: print(line, flush=True))
             log(f"training {job.lineage.get('spec')} as of {job.lineage.get('as_of')} in {world.size} process(es)")
-            summary = run_job(job, world, [_Epochs(log)])
+            summary = run_job(job, world, [EpochLog(log, world.size)])
             assert summary is not None
             if pipes is not None:
                 pipes.report_asset_materialization(metadata=metadata(summary), data_version=data_version(summary))

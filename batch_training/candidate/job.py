@@ -28,7 +28,7 @@ from batch_training.monitoring import build_profile, save_profile
 from batch_training.operations.classify import classify_exception, summary
 from batch_training.spec.training import ModelSpec
 from batch_training.storage import write_text_atomic
-from batch_training.training import Callback, World, save_checkpoint
+from batch_training.training import Callback, EpochStats, World, save_checkpoint
 
 MODES = ("in_process", "torchrun", "kubernetes")
 
@@ -64,6 +64,23 @@ class TrainJob:
     def clear_failures(self, world_size: int) -> None:
         for rank in range(world_size):
             self.failure_file(rank).unlink(missing_ok=True)
+
+
+class EpochLog:
+    """Training progress as one line per epoch (and member of an ensemble) to ``log(line)``: the
+    step's log in process, the Pipes log from a child's rank 0."""
+
+    def __init__(self, log, world_size: int = 1):
+        self.log, self.member = log, ""
+        self.per_rank = " per rank" if world_size > 1 else ""
+
+    def on_member_start(self, i: int, n: int) -> None:
+        self.member = f"model {i + 1} of {n}, " if n > 1 else ""
+
+    def on_epoch_end(self, stats: EpochStats) -> None:
+        self.log(f"{self.member}epoch {stats.epoch}: train loss {stats.train_loss:.4f}, valid loss "
+                 f"{stats.valid_loss:.4f}, {stats.samples_per_s:,.0f} samples/s{self.per_rank}"
+                 f"{' (best)' if stats.improved else ''}")
 
 
 def run_job(job: TrainJob, world: World = World(), callbacks: Sequence[Callback] = ()) -> dict[str, Any] | None:

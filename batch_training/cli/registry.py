@@ -65,7 +65,7 @@ def cmd_failures(args: argparse.Namespace) -> int:
 
 def cmd_rekick(args: argparse.Namespace) -> int:
     from batch_training.cli.pipeline import local_runner
-    from batch_training.defs.runner import rekick
+    from batch_training.defs.rekick import rekick
     from batch_training.operations.ledger import Ledger
     from batch_training.spec import load_specs
 

@@ -28,7 +28,6 @@ from batch_training.spec import SpecError, TrainingSpec
 class _Built:
     specs: dict[str, dg.Definitions] = field(default_factory=dict)  # each spec's own definitions
     plans: list[JobPlan] = field(default_factory=list)
-    jobs: list = field(default_factory=list)
 
 
 def _statuses(settings: Settings) -> tuple[dg.DefaultScheduleStatus, dg.DefaultSensorStatus]:
@@ -46,20 +45,17 @@ def _build_spec(spec: TrainingSpec, settings: Settings, retries: StepRetries, bu
     parts = [ingest, dg.Definitions(asset_checks=[source_fresh], jobs=[source_job], schedules=[source_schedule])]
     ingest_plan = plan_of(spec.name, ingest_job_name(spec), ingest, daily_partitions(spec))
     built.plans.append(ingest_plan)
-    built.jobs.append(ingest_job)
     if not spec.trainable:
         return parts + [dg.Definitions(schedules=[build_daily_schedule(spec, ingest_job, schedule_status)])]
     training = build_training_defs(spec, retries)
     train_job = training.jobs[0]
     parts.append(training)
     built.plans.append(plan_of(spec.name, train_job_name(spec), training, as_of_partitions(spec)))
-    built.jobs.append(train_job)
     monitoring = build_monitoring_defs(spec, settings)
     monitor_job = monitoring.jobs[0]
     parts.append(monitoring)
     monitor_plan = plan_of(spec.name, monitor_job_name(spec), monitoring, daily_partitions(spec))
     built.plans.append(monitor_plan)
-    built.jobs.append(monitor_job)
     fresh, fresh_job, fresh_schedule = build_freshness(spec, settings, schedule_status)
     parts.append(dg.Definitions(
         asset_checks=[fresh], jobs=[fresh_job],

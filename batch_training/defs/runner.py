@@ -28,7 +28,7 @@ from batch_training.evaluation.record import EvaluationReport
 from batch_training.operations import tags
 from batch_training.operations.alerts import alert_sink
 from batch_training.operations.ledger import Ledger
-from batch_training.operations.planner import Backfill, awaits_retry, plan_continuations, plan_rekick
+from batch_training.operations.planner import Backfill, awaits_retry, plan_continuations
 from batch_training.serving.record import ImageRecord
 from batch_training.settings import DAGSTER_EVENT_ENV, Settings, alert_webhook_url, registry_url
 from batch_training.spec import TrainingSpec
@@ -147,17 +147,17 @@ class LocalRunner:
             return record_failed_run(self.instance, run, plan, book, self.sink, self.settings,
                                      dt.datetime.now(dt.timezone.utc))
 
-    def backfill(self, planned: Backfill) -> BackfillSummary:
+    def backfill_target(self, planned: Backfill):
+        """What a planned backfill targets, as Dagster's subset of this code location's asset graph."""
+        return backfills.target(self.defs.resolve_asset_graph(), self.by_job[planned.job].parts(planned))
+
+    def backfill(self, planned: Backfill) -> backfills.BackfillSummary:
         """Run a planned backfill in this process, recorded as a Dagster backfill (the UI's Backfills
         tab shows it as it shows the daemon's), one run per contiguous range."""
-        plan = self.by_job[planned.job]
-        graph = self.defs.resolve_asset_graph()
-        subset = backfills.target(graph, plan.parts(planned))
-        record = backfills.InProcessBackfill(self.instance, graph, subset, plan.backfill_tags(planned), planned.title,
-                                             planned.description)
-        status, results = record.run(
-            lambda keys, partition_key, run_tags: self.execute(planned.job, run_tags, partition_key, selection=keys))
-        return BackfillSummary(record.backfill_id, status, results)
+        record = backfills.InProcessBackfill(
+            self.instance, self.defs.resolve_asset_graph(), self.backfill_target(planned),
+            self.by_job[planned.job].backfill_tags(planned), planned.title, planned.description)
+        return record.run(lambda keys, run_tags: self.execute(planned.job, run_tags, selection=keys))
 
     def continue_held_back(self, recorded: Recorded, spec: TrainingSpec) -> list[RunSummary]:
         """Run the steps after the failed one for the days that passed: a backfill, a run per
@@ -282,57 +282,3 @@ def run_training(runner: LocalRunner, spec: TrainingSpec, as_of: str, epochs: in
     if not result.success:
         summary.recorded = runner.record(result.run_id)
     return summary
-
-
-@dataclass
-class BackfillSummary:
-    backfill_id: str
-    status: str                      # Dagster's: COMPLETED_SUCCESS, COMPLETED_FAILED, or REQUESTED (the daemon's)
-    results: list = field(default_factory=list)  # the runs executed here (none when the daemon runs it)
-    ledger_ids: tuple[int, ...] = ()
-
-    @property
-    def success(self) -> bool | None:
-        """True or False once run here; None while the daemon runs it."""
-        return None if self.status == "REQUESTED" else self.status == "COMPLETED_SUCCESS"
-
-
-def rekick(runner: LocalRunner, ids: list[int]) -> list[BackfillSummary]:
-    """Relaunch the partitions of these ledger entries as asset backfills, one per job and attempt, a
-    run per contiguous range (from the failed asset on), exactly as the recovery sensor does: through
-    the daemon when one runs (the entries are re-kicked now and resolved by the sensor later), else
-    in this process (resolved at once when the runs succeed, recorded again when they fail)."""
-    out = []
-    with runner.ledger() as book:
-        entries = [book.get(i) for i in ids]
-        for planned in plan_rekick(entries):
-            plan = runner.by_job[planned.job]
-            if backfills.daemon_running(runner.instance):
-                graph = runner.defs.resolve_asset_graph()
-                backfill_id = backfills.submit(runner.instance, backfills.target(graph, plan.parts(planned)),
-                                               plan.backfill_tags(planned), planned.title,
-                                               planned.description)
-                book.mark_rekicked(list(planned.ledger_ids), backfill_id, backfill_id=backfill_id)
-                out.append(BackfillSummary(backfill_id, "REQUESTED", ledger_ids=planned.ledger_ids))
-                continue
-            done = runner.backfill(planned)
-            done.ledger_ids = planned.ledger_ids
-            book.mark_rekicked(list(planned.ledger_ids), done.backfill_id, backfill_id=done.backfill_id)
-            for result in done.results:
-                if result.success:
-                    _resolve_made(book, entries, planned.ledger_ids, result)
-            out.append(done)
-    for done in out:
-        for result in done.results:
-            if not result.success:
-                runner.record(result.run_id)
-    return out
-
-
-def _resolve_made(book: Ledger, entries: list, ids: tuple[int, ...], result: dg.ExecuteInProcessResult) -> None:
-    """The entries whose partition this successful run materialized are resolved."""
-    made = {(e.event_specific_data.materialization.asset_key.to_user_string(), e.event_specific_data.materialization.partition)
-            for e in result.get_asset_materialization_events()}
-    for entry in entries:
-        if entry.id in ids and (entry.asset, entry.partition) in made:
-            book.resolve(spec=entry.spec, asset=entry.asset, partition=entry.partition, run_id=result.run_id)

@@ -9,8 +9,8 @@ third chunk) records the days it wrote; those continue, the rest failed.
 
 The one place where relaunches are planned, for the recovery sensor (which asks Dagster for them as
 asset backfills) and for ``batch-training rekick`` alike: a planned ``Backfill`` is one job's runs of
-one attempt, each run over one contiguous range of days (``partition_key`` for a single day, else
-Dagster's range tags) selecting part of the job (``scope`` over ``assets``); the backfill's tags and
+one attempt, each run over one contiguous range of days (``first``..``last``; Dagster's range tags)
+selecting part of the job (``scope`` over ``assets``); the backfill's tags and
 key say why it runs and for which ledger entries.
 """
 
@@ -100,11 +100,6 @@ def budget_left(attempts: int, budget: int) -> bool:
     return attempts < budget
 
 
-def range_tags(first: str, last: str) -> dict[str, str]:
-    """Dagster's tags of a run over the partition range first..last."""
-    return {tags.RANGE_START: first, tags.RANGE_END: last}
-
-
 @dataclass(frozen=True)
 class Continuation:
     """A run of the steps after ``after`` (a failed asset) for days of a failed range run that passed
@@ -120,14 +115,6 @@ class Continuation:
     @property
     def assets(self) -> tuple[str, ...]:
         return (self.after,)
-
-    @property
-    def partition_key(self) -> str | None:
-        return self.first if self.first == self.last else None
-
-    @property
-    def run_tags(self) -> dict[str, str]:
-        return {} if self.partition_key is not None else range_tags(self.first, self.last)
 
 
 @dataclass(frozen=True)
@@ -147,15 +134,6 @@ class Relaunch:
     @property
     def scope(self) -> str:
         return WHOLE_JOB if self.from_start else FROM_ASSETS
-
-    @property
-    def partition_key(self) -> str | None:
-        """The day of a one-day run; a longer range runs with ``range_tags``."""
-        return self.first if self.first == self.last else None
-
-    @property
-    def run_tags(self) -> dict[str, str]:
-        return {} if self.partition_key is not None else range_tags(self.first, self.last)
 
 
 def _ids_text(ids: tuple[int, ...]) -> str:

@@ -62,6 +62,15 @@ class World:
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()
 
+    def parallel(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        """The model that steps take: DistributedDataParallel on this rank's device (gradients averaged
+        over the ranks), or the model itself in one process."""
+        if not self.distributed:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
     # -- collectives the loop needs ------------------------------------------------------------
     def sum(self, value: torch.Tensor) -> torch.Tensor:
         if self.distributed:

@@ -205,7 +205,7 @@ def train(model: nn.Module, train: Batch, valid: Batch, config: TrainConfig,
         loss_fn = loss_function(config.loss)
         eval_batch = max(config.batch_size, 8192)
         _check_output(model, valid_d, config.loss)
-        step_model = _parallel(model, device) if world.distributed else model
+        step_model = world.parallel(model, device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                       weight_decay=config.weight_decay, **_fast_adamw(device))
         order = torch.Generator(device="cpu").manual_seed(config.seed)  # batch order, independent of dropout
@@ -262,13 +262,6 @@ def train(model: nn.Module, train: Batch, valid: Batch, config: TrainConfig,
     return TrainResult(state_dict=best_state, history=history, best_epoch=best_epoch, best_valid_loss=best_loss,
                        stopped_early=len(history) < config.epochs, device=str(device),
                        initial_valid_loss=initial_valid_loss, seconds=time.perf_counter() - started)
-
-
-def _parallel(model: nn.Module, device: torch.device) -> nn.Module:
-    """The model as DistributedDataParallel on this rank's device (gradients averaged over the ranks)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def _validate(model: nn.Module, valid: Batch, loss: Loss, batch_size: int, world: World, device: torch.device) -> float:

@@ -20,7 +20,6 @@ from batch_training.defs.resources import (
     RegistryResource,
     WarehouseResource,
 )
-from batch_training.defs.runner import BackfillSummary
 from batch_training.settings import Settings
 from batch_training.spec import TrainingSpec
 
@@ -86,7 +85,7 @@ class Daemon:
         self.cursor = data.cursor
         return list(data.run_requests)
 
-    def launch(self, request: dg.RunRequest) -> BackfillSummary:
+    def launch(self, request: dg.RunRequest) -> backfills.BackfillSummary:
         """Run a requested backfill as the daemon would: recorded as a Dagster backfill, one run of the
         implicit asset job per contiguous range, in this process."""
         self.launched.append(request)
@@ -95,9 +94,8 @@ class Daemon:
         record = backfills.InProcessBackfill(self.instance, graph, request.asset_graph_subset, dict(request.tags),
                                              title="recovery")
 
-        def execute(keys, partition_key, tags):
-            return job.execute_in_process(instance=self.instance, tags=tags, partition_key=partition_key,
-                                          asset_selection=keys, raise_on_error=False)
+        def execute(keys, tags):
+            return job.execute_in_process(instance=self.instance, tags=tags, asset_selection=keys,
+                                          raise_on_error=False)
 
-        status, results = record.run(execute)
-        return BackfillSummary(record.backfill_id, status, results)
+        return record.run(execute)

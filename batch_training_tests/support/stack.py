@@ -33,6 +33,17 @@ def require(reason: str | None, what: str = "the stack tests") -> None:
 
 
 
+def wait_for(what: str, check, timeout: float = 180.0, interval: float = 0.5):
+    """Poll ``check()`` until it returns something truthy; that. Fails saying what it waited for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def processes_with_home(home: Path) -> list[int]:
     """Processes whose environment names this stack's BATCH_TRAINING_HOME (ours, or left behind)."""
     marker = f"BATCH_TRAINING_HOME={home}".encode()

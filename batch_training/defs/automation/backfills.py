@@ -20,6 +20,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
@@ -92,11 +93,6 @@ def run_tags_of(backfill_id: str) -> dict[str, str]:
     return {BACKFILL_ID_TAG: backfill_id}
 
 
-def status(instance: dg.DagsterInstance, backfill_id: str) -> str | None:
-    backfill = instance.get_backfill(backfill_id)
-    return backfill.status.value if backfill is not None else None
-
-
 def runs_of(subset: AssetGraphSubset, asset_graph) -> list[tuple[list[dg.AssetKey], str, str]]:
     """The runs the daemon makes of a backfill of single-run assets: the assets that target the same
     days together, one run per contiguous range of those days; ``(keys, first, last)`` in order."""
@@ -110,6 +106,19 @@ def runs_of(subset: AssetGraphSubset, asset_graph) -> list[tuple[list[dg.AssetKe
         for found in subset.get_partitions_subset(keys[0]).get_partition_key_ranges(partitions_def):
             out.append((sorted(keys, key=lambda k: k.to_user_string()), found.start, found.end))
     return sorted(out, key=lambda run: (run[1], [k.to_user_string() for k in run[0]]))
+
+
+@dataclass
+class BackfillSummary:
+    backfill_id: str
+    status: str                      # Dagster's: COMPLETED_SUCCESS, COMPLETED_FAILED, or REQUESTED (the daemon's)
+    results: list = field(default_factory=list)  # the runs executed here (none when the daemon runs it)
+    ledger_ids: tuple[int, ...] = ()
+
+    @property
+    def success(self) -> bool | None:
+        """True or False once run here; None while the daemon runs it."""
+        return None if self.status == "REQUESTED" else self.status == "COMPLETED_SUCCESS"
 
 
 class InProcessBackfill:
@@ -126,21 +135,20 @@ class InProcessBackfill:
         instance.add_backfill(record)
         self.backfill_id = record.backfill_id
 
-    def run(self, execute) -> tuple[str, list]:
-        """Execute the backfill's runs (``runs_of``) with ``execute(keys, partition_key, run_tags)``,
-        which returns an in-process result (``partition_key`` is None: the range is in the tags, as
-        in the daemon's runs); then finish the record. ``(status, results)``."""
+    def run(self, execute) -> BackfillSummary:
+        """Execute the backfill's runs (``runs_of``) with ``execute(keys, run_tags)``, which returns an
+        in-process result (the range is in the tags, as in the daemon's runs); then finish the record."""
         record = self.instance.get_backfill(self.backfill_id)
         assert record is not None, f"backfill {self.backfill_id} vanished"
         results, made = [], []
         for keys, first, last in runs_of(self.subset, self.asset_graph):
             # as the daemon does for single-run assets: range tags, one day too
             run_tags = {**record.tags, **run_tags_of(self.backfill_id), tags.RANGE_START: first, tags.RANGE_END: last}
-            result = execute(keys, None, run_tags)
+            result = execute(keys, run_tags)
             results.append(result)
             made += [(m.asset_key, m.partition) for m in (e.event_specific_data.materialization
                                                            for e in result.get_asset_materialization_events())]
-        return self.finish(made), results
+        return BackfillSummary(self.backfill_id, self.finish(made), results)
 
     def finish(self, materialized: Iterable[tuple[dg.AssetKey, str]]) -> str:
         """Record what materialized (the rest of the target failed); the backfill's final status."""

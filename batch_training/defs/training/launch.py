@@ -7,15 +7,16 @@
   resources (GPUs, CPU, memory), node selector and the volume that holds the artifact store from the
   settings.
 
-The child (``batch_training.candidate.child``) opens Pipes on rank 0 and reports the materialization;
-its metadata is the one ``run_job`` makes in process, plus nothing: the asset's metadata, lineage and
-checkpoint do not depend on the mode (``trainer_mode`` and ``world_size`` say how it ran). A child
+The child (``batch_training.candidate.child``) opens Pipes on rank 0 and reports the materialization
+with the metadata ``run_job`` makes in process too: the asset's metadata, lineage and checkpoint do
+not depend on the mode (``trainer_mode`` and ``world_size`` say how it ran). A child
 that fails fails the step with the failing rank's own error and class; one that dies without saying
 why (killed, out of memory) or runs past ``timeout_s`` is a transient failure.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from typing import Any
@@ -54,7 +55,7 @@ class TrainerResource(dg.ConfigurableResource):
     def train(self, context: dg.AssetExecutionContext, job: TrainJob, log_epochs) -> dg.MaterializeResult:
         if self.mode not in MODES:
             raise ValueError(f"trainer mode {self.mode!r} is not one of {', '.join(MODES)}")
-        job = TrainJob(**{**job.__dict__, "mode": self.mode})
+        job = dataclasses.replace(job, mode=self.mode)
         if self.mode == "in_process":
             summary = run_job(job, World(), [log_epochs])
             assert summary is not None
@@ -79,7 +80,7 @@ class TrainerResource(dg.ConfigurableResource):
 
     @property
     def world_size(self) -> int:
-        return max(self.gpus, 1) if self.mode == "kubernetes" and self.gpus else self.processes
+        return self.gpus if self.mode == "kubernetes" and self.gpus else self.processes
 
     def torchrun_command(self, job_file) -> list[str]:
         """``torchrun`` (as ``python -m torch.distributed.run``) on this machine, under a timeout."""

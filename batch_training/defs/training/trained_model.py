@@ -5,7 +5,7 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
-from batch_training.candidate.job import TrainJob
+from batch_training.candidate.job import EpochLog, TrainJob
 from batch_training.defs.boundary import failure_boundary
 from batch_training.defs.partitions import as_of_partitions
 from batch_training.defs.resources import ArtifactStoreResource
@@ -13,7 +13,6 @@ from batch_training.defs.training.launch import TrainerResource
 from batch_training.features.dataset import read_dataset_info
 from batch_training.spec import TrainingSpec
 from batch_training.storage import AsOfArtifacts
-from batch_training.training import EpochStats
 
 
 class TrainingRunConfig(dg.Config):
@@ -23,20 +22,6 @@ class TrainingRunConfig(dg.Config):
     learning_rate: Optional[float] = Field(default=None, gt=0, description="AdamW learning rate for this run.")
     seed: Optional[int] = Field(default=None, description="Random seed for this run (same seed, same weights on CPU).")
     device: Optional[str] = Field(default=None, description="'cpu' or 'cuda'; empty uses a GPU when one is present.")
-
-
-class _LogEpochs:
-    """Trainer callback: one run-log line per epoch, so progress shows while it trains."""
-
-    def __init__(self, log):
-        self.log, self.member = log, ""
-
-    def on_member_start(self, i: int, n: int) -> None:
-        self.member = f"model {i + 1} of {n}, " if n > 1 else ""
-
-    def on_epoch_end(self, stats: EpochStats) -> None:
-        self.log.info(f"{self.member}epoch {stats.epoch}: train loss {stats.train_loss:.4f}, valid loss "
-                      f"{stats.valid_loss:.4f}, {stats.samples_per_s:,.0f} samples/s{' (best)' if stats.improved else ''}")
 
 
 def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
@@ -54,7 +39,7 @@ def build_model_asset(spec: TrainingSpec) -> dg.AssetsDefinition:
     def trained_model(context: dg.AssetExecutionContext, config: TrainingRunConfig,
                       artifacts: ArtifactStoreResource, trainer: TrainerResource) -> dg.MaterializeResult:
         with failure_boundary(context, f"training {spec.name} as of {context.partition_key}"):
-            return trainer.train(context, _job(context, config, artifacts.partitions()), _LogEpochs(context.log))
+            return trainer.train(context, _job(context, config, artifacts.partitions()), EpochLog(context.log.info))
 
     def _job(context, config: TrainingRunConfig, store) -> TrainJob:
         artifacts = AsOfArtifacts.of(store, spec.name, context.partition_key)
