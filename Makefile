@@ -22,10 +22,11 @@ run: env
 	$(BIN)/batch-training train --as-of 2014-01-01
 
 # The tests, after the linters (as CI runs them): the quick ones on every core, then those that
-# start servers (PostgreSQL, the stack, a browser, image builds) one at a time.
+# start servers (PostgreSQL, the stack, a browser, image builds) on two workers, each module's
+# tests on one worker (conftest.py groups them): a stack's waits overlap the image builds.
 test: lint
 	$(BIN)/pytest -n auto -m "not postgres and not ui and not image"
-	$(BIN)/pytest -m "postgres or ui or image"
+	$(BIN)/pytest -n 2 --dist loadgroup -m "postgres or ui or image"
 
 # The quick loop: no PostgreSQL, no browser, no image builds.
 test-fast: env
