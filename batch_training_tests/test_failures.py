@@ -92,6 +92,8 @@ def test_a_full_disk_is_an_infrastructure_failure_that_keeps_the_written_days(tm
     url = seeded(tmp_path, last="2013-03-31")
     settings = make_settings(tmp_path, retry_max=3)
     disk = _Disk(settings.data_dir, "600k")  # room for some raw days of March, not all
+    # a week a chunk: a chunk's days are written together, so the whole weeks before the full disk stay
+    flights = flights.model_copy(update={"source": flights.source.model_copy(update={"extract_chunk_days": 7})})
     try:
         defs = automation_defs(flights, settings, url, alerts.url)
         instance = dg.DagsterInstance.ephemeral()
@@ -99,7 +101,7 @@ def test_a_full_disk_is_an_infrastructure_failure_that_keeps_the_written_days(tm
         assert not failed.success
         assert not [e for e in failed.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]  # not retried blindly
         written = sorted(p.stem for p in (settings.data_dir / "flights_delay" / "raw").glob("*.parquet"))
-        assert 0 < len(written) < 31
+        assert 0 < len(written) < 31 and len(written) % 7 == 0
         for day in written:
             assert pq.read_metadata(settings.data_dir / "flights_delay" / "raw" / f"{day}.parquet").num_rows > 0
         assert materialized(instance, "raw") == written  # every whole file recorded, none more

@@ -13,6 +13,7 @@ import pytest
 from batch_training.sample.anomalies import KINDS, drop_days, inject, rename_columns
 from batch_training.sample.flights import ORDER, load_flights
 from batch_training.storage import PartitionStore, atomic_write_parquet
+from batch_training.storage.files import write_files_atomic
 
 DAY1, DAY2 = dt.date(2013, 1, 1), dt.date(2013, 1, 2)
 
@@ -208,3 +209,27 @@ def test_crash_during_rewrite_keeps_the_previous_file(tmp_path, crash_writes):
     assert path.read_bytes() == before
     assert pq.read_table(path)["n"].to_pylist() == [1, -1, None]
     assert _files(path.parent) == ["2013-01-01.parquet"]
+
+
+def test_days_written_together_replace_every_path_or_none(tmp_path):
+    """``write_days``: every file whole and in place, or (one fill failing) no path replaced and no
+    temporary left, the old files untouched."""
+    store = PartitionStore(tmp_path)
+    days = {("raw", f"2013-01-{d:02d}"): pa.table({"x": list(range(d * 100))}) for d in range(1, 11)}
+    days[("quarantine", "2013-01-01")] = pa.table({"reason": ["a", "b"]})
+    paths = store.write_days("s", days)
+    assert {k: pq.read_table(p).num_rows for k, p in paths.items()} == {k: t.num_rows for k, t in days.items()}
+    before = {p: p.read_bytes() for p in paths.values()}
+
+    def fails(fh):
+        fh.write(b"half")
+        raise OSError("disk full")
+
+    writes = [(p, lambda fh: fh.write(b"new")) for p in list(paths.values())[:5]] + [(tmp_path / "s/raw/new.parquet", fails)]
+    with pytest.raises(OSError, match="disk full"):
+        write_files_atomic(writes)
+    assert {p: p.read_bytes() for p in paths.values()} == before
+    assert not (tmp_path / "s/raw/new.parquet").exists()
+    assert not list(tmp_path.rglob("*.tmp"))
+    with pytest.raises(ValueError, match="same path twice"):
+        write_files_atomic([(tmp_path / "a", lambda fh: None), (tmp_path / "a", lambda fh: None)])

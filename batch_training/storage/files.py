@@ -4,7 +4,9 @@ A file is written to a temporary name in its destination folder, flushed and fsy
 the final name, and the folder fsynced (so the rename itself survives a crash): a reader, or a
 crash, sees the old file or the new one, never half of one. Temporary names start with a dot and
 end in ``.tmp``; a writer sweeps the ones a killed writer of the same path left (``kill -9`` skips
-every ``finally``). Artifacts made of several files go through ``atomic_directory``.
+every ``finally``). Artifacts made of several files go through ``atomic_directory``; many
+independent files (the days of a chunk) through ``write_files_atomic``, which encodes and fsyncs them
+on a few threads and renames them only when every one is on disk.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -33,18 +36,26 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-@contextmanager
-def atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """Yield a binary handle whose bytes replace ``path`` when the block ends without an error.
-
-    The file is created with mode 0666 less the umask (as ``open`` would), not mkstemp's 0600."""
-    path = Path(path)
+def _sweep_and_name(path: Path) -> Path:
+    """Create the folder, remove temporaries a killed writer of ``path`` left, name a new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _create(tmp: Path) -> BinaryIO:
+    # mode 0666 less the umask (as ``open`` would), not mkstemp's 0600
+    return os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb")
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Yield a binary handle whose bytes replace ``path`` when the block ends without an error."""
+    path = Path(path)
+    tmp = _sweep_and_name(path)
     try:
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as fh:
+        with _create(tmp) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -52,6 +63,43 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
+
+
+#: threads that encode and fsync the files of one ``write_files_atomic`` call (pyarrow's encoder and
+#: fsync release the GIL; on 2 cores 4 threads wrote a year of days 2.0-2.5x as fast as one at a time)
+WRITE_THREADS = 4
+
+
+def write_files_atomic(writes: Sequence[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
+    """Write each ``(path, fill)`` as ``atomic_file`` would, but together: every file is filled and
+    fsynced on a few threads, and only when all are on disk are they renamed over their paths (and
+    each folder fsynced once). When any fill fails, no path is replaced and no temporary is left;
+    the first error is raised. A crash part way through the renames leaves each path old or new."""
+    if not writes:
+        return
+    paths = [Path(path) for path, _ in writes]
+    if len(set(paths)) != len(paths):
+        raise ValueError("write_files_atomic: the same path twice in one batch")
+    tmps = [_sweep_and_name(path) for path in paths]
+
+    def fill(tmp: Path, write: Callable[[BinaryIO], None]) -> None:
+        with _create(tmp) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    try:
+        with ThreadPoolExecutor(min(WRITE_THREADS, len(writes)), thread_name_prefix="atomic-write") as pool:
+            done = [pool.submit(fill, tmp, write) for tmp, (_, write) in zip(tmps, writes)]
+        for future in done:
+            future.result()  # the first failure, after every thread has stopped
+        for tmp, path in zip(tmps, paths):
+            os.replace(tmp, path)
+    finally:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+    for folder in dict.fromkeys(path.parent for path in paths):
+        fsync_dir(folder)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

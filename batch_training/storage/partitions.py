@@ -2,6 +2,7 @@
 
 A write goes to a temporary file in the destination folder, is flushed to disk, and is renamed
 over the final name: a reader (or a crash) sees the old file or the new one, never half of one.
+``write_days`` writes many days at once (a chunk's), encoded on a few threads, all renamed together.
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from batch_training.storage.files import atomic_file
+from batch_training.storage.files import atomic_file, write_files_atomic
+
+#: days of a step's results written together (the chunk the extract reads by default)
+WRITE_BATCH_DAYS = 31
+
+
+def _encode(table: pa.Table, fh) -> None:
+    pq.write_table(table, fh, compression="zstd")
 
 
 def atomic_write_parquet(table: pa.Table, path: Path) -> int:
     """Write ``table`` to ``path`` atomically (see ``storage.files``); return the file's size in bytes."""
     with atomic_file(path) as fh:
-        pq.write_table(table, fh, compression="zstd")
+        _encode(table, fh)
     return path.stat().st_size
 
 
@@ -36,6 +44,14 @@ class PartitionStore:
         path = self.path(spec, asset, day)
         atomic_write_parquet(table, path)
         return path
+
+    def write_days(self, spec: str, tables: dict[tuple[str, dt.date | str], pa.Table]) -> dict[tuple[str, str], Path]:
+        """Write ``{(asset, day): table}`` together (``storage.files.write_files_atomic``): every file
+        or none of them replaces its path. Returns ``{(asset, "YYYY-MM-DD"): path}``."""
+        paths = {(asset, self.path(spec, asset, day).stem): self.path(spec, asset, day) for asset, day in tables}
+        write_files_atomic([(path, lambda fh, t=table: _encode(t, fh))
+                            for path, table in zip(paths.values(), tables.values())])
+        return paths
 
     def read(self, spec: str, asset: str, day: dt.date | str, text_as_dictionary: bool = False) -> pa.Table:
         """A day's table; with ``text_as_dictionary`` its text columns as Parquet holds them (each

@@ -14,6 +14,7 @@ from batch_training.defs.partitions import daily_partitions
 from batch_training.defs.resources import ArtifactStoreResource
 from batch_training.defs.schemas import COLUMN_SCHEMA, contract_schema, written_schema
 from batch_training.defs.tables import Table
+from batch_training.storage.partitions import WRITE_BATCH_DAYS
 
 
 def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
@@ -22,6 +23,7 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
     name = table.spec.name
     partitions = daily_partitions(table.spec)
     quality = spec.quality
+    cleansed, quarantined = table.stored("cleansed"), table.stored("quarantine")
 
     @dg.multi_asset(
         name=f"{table.op_prefix}__cleanse",
@@ -50,38 +52,48 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
         store = artifacts.partitions()
         progress = RangeProgress(("quarantine_rate", "duplicates"))
         totals = {"rows_raw": 0, "rows_clean": 0, "rows_quarantined": 0, "rows_repaired": 0}
+
+        def write(pending: list) -> None:
+            """The days cleansed so far, written together (all or none replaced), then recorded."""
+            paths = store.write_days(name, {key: tab for pk, result, clean in pending for key, tab in
+                                            (((cleansed, pk), clean), ((quarantined, pk), result.quarantine))})
+            for pk, result, clean in pending:
+                counts = {"rows_raw": result.rows_raw, "rows_clean": result.rows_clean,
+                          "rows_quarantined": result.rows_quarantined, "rows_repaired": result.rows_repaired}
+                for counter, value in counts.items():
+                    totals[counter] += value
+                progress.record(cleansed_key, pk, {
+                    **counts, "dagster/row_count": result.rows_clean,
+                    "dagster/partition_row_count": result.rows_clean,
+                    COLUMN_SCHEMA: written_schema(clean.schema, spec, "cleansed"),
+                    "repairs": dg.MetadataValue.json(result.repairs),
+                    "quarantine_reasons": dg.MetadataValue.json(result.reasons),
+                    "path": dg.MetadataValue.path(str(paths[(cleansed, pk)])),
+                })
+                progress.record(quarantine_key, pk, {
+                    "rows_quarantined": result.rows_quarantined, "dagster/row_count": result.rows_quarantined,
+                    "dagster/partition_row_count": result.rows_quarantined,
+                    "reasons": dg.MetadataValue.json(result.reasons),
+                    "preview": dg.MetadataValue.md(quarantine_preview(result.quarantine)),
+                    "path": dg.MetadataValue.path(str(paths[(quarantined, pk)])),
+                })
+                progress.judge("quarantine_rate", pk, checks.quarantine_rate(result, quality))
+                progress.judge("duplicates", pk, checks.duplicates(result, quality))
+            pending.clear()
+
         try:
             with failure_boundary(context, f"cleansing {table.label}"):
                 # text columns as Parquet stores them (each distinct value once); whole days judged in
-                # batches of up to source.cleanse_batch_rows rows, each day's result written as it comes
+                # batches of up to source.cleanse_batch_rows rows, the results written WRITE_BATCH_DAYS days at a time
                 raw_days = ((pk, store.read(name, table.stored("raw"), pk, text_as_dictionary=True))
                             for pk in context.partition_keys)
+                pending: list = []
                 for pk, result in cleanse_days(raw_days, spec):
                     # sorted by value: the same DWH rows in any order give the same file and data version
-                    clean = canonical_order(result.clean)
-                    clean_path = store.write(name, table.stored("cleansed"), pk, clean)
-                    quarantine_path = store.write(name, table.stored("quarantine"), pk, result.quarantine)
-                    counts = {"rows_raw": result.rows_raw, "rows_clean": result.rows_clean,
-                              "rows_quarantined": result.rows_quarantined, "rows_repaired": result.rows_repaired}
-                    for counter, value in counts.items():
-                        totals[counter] += value
-                    progress.record(cleansed_key, pk, {
-                        **counts, "dagster/row_count": result.rows_clean,
-                        "dagster/partition_row_count": result.rows_clean,
-                        COLUMN_SCHEMA: written_schema(clean.schema, spec, "cleansed"),
-                        "repairs": dg.MetadataValue.json(result.repairs),
-                        "quarantine_reasons": dg.MetadataValue.json(result.reasons),
-                        "path": dg.MetadataValue.path(str(clean_path)),
-                    })
-                    progress.record(quarantine_key, pk, {
-                        "rows_quarantined": result.rows_quarantined, "dagster/row_count": result.rows_quarantined,
-                        "dagster/partition_row_count": result.rows_quarantined,
-                        "reasons": dg.MetadataValue.json(result.reasons),
-                        "preview": dg.MetadataValue.md(quarantine_preview(result.quarantine)),
-                        "path": dg.MetadataValue.path(str(quarantine_path)),
-                    })
-                    progress.judge("quarantine_rate", pk, checks.quarantine_rate(result, quality))
-                    progress.judge("duplicates", pk, checks.duplicates(result, quality))
+                    pending.append((pk, result, canonical_order(result.clean)))
+                    if len(pending) >= WRITE_BATCH_DAYS:
+                        write(pending)
+                write(pending)
         except BaseException:
             yield from progress.partial()
             raise

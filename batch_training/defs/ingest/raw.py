@@ -59,9 +59,11 @@ def build_raw_asset(table: Table, retries: StepRetries | None = None) -> dg.Asse
                 kind = wh.kind
                 context.log.info(f"extracting {len(keys)} day(s) of {source.table} from {wh.kind}")
                 for chunk in extract_chunks(wh, source, day_of(keys[0]), day_of(keys[-1])):
+                    # the chunk's days written together: all of them on disk, or none replaced
+                    paths = store.write_days(name, {(stored, day): rows for day, rows in chunk.days.items()})
                     for day, rows in chunk.days.items():
                         pk = day.isoformat()
-                        path = store.write(name, stored, day, rows)
+                        path = paths[(stored, pk)]
                         progress.judge("schema_drift", pk, checks.schema_drift(rows.schema, spec, reference.types()))
                         reference.learn(rows.schema, pk)
                         progress.judge("not_empty", pk, checks.empty_day(rows.num_rows, spec))
