@@ -233,3 +233,11 @@ def test_days_written_together_replace_every_path_or_none(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))
     with pytest.raises(ValueError, match="same path twice"):
         write_files_atomic([(tmp_path / "a", lambda fh: None), (tmp_path / "a", lambda fh: None)])
+
+
+def test_write_batches_keep_order_and_size():
+    from batch_training.storage.partitions import write_batches
+
+    assert [len(b) for b in write_batches(range(70), 31)] == [31, 31, 8]
+    assert [x for b in write_batches(iter(range(70)), 31) for x in b] == list(range(70))
+    assert list(write_batches([], 31)) == []

@@ -30,7 +30,7 @@ from batch_training.cleansing.order import canonical_order
 from batch_training.cleansing.preview import quarantine_preview
 from batch_training.spec import load_specs
 from batch_training.storage import PartitionStore
-from batch_training.storage.partitions import WRITE_BATCH_DAYS
+from batch_training.storage.partitions import write_batches
 from batch_training.warehouse import open_warehouse
 from batch_training.warehouse.extract import day_chunks, extract_chunks, extract_days
 from bench.measure import peak_rss_mib, rss_mib
@@ -115,14 +115,13 @@ def core(url: str, data_dir: str, first: str, last: str) -> dict:
 def _core_table(url, store, name, prefix, spec, first, last, t) -> int:
     keys = []
     with open_warehouse(url, read_only=True) as wh:
-        days_iter = extract_chunks(wh, spec.source, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+        chunks = extract_chunks(wh, spec.source, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
         while True:
             start = time.perf_counter()
-            item = next(days_iter, None)
+            chunk = next(chunks, None)
             t["extract"] += time.perf_counter() - start
-            if item is None:
+            if chunk is None:
                 break
-            chunk = item
             start = time.perf_counter()
             store.write_days(name, {(f"{prefix}raw", day): table for day, table in chunk.days.items()})
             t["write_raw"] += time.perf_counter() - start
@@ -139,27 +138,23 @@ def _core_table(url, store, name, prefix, spec, first, last, t) -> int:
             t["read_raw"] += time.perf_counter() - start
             yield day, raw
 
-    judged = cleanse_days(raw_days(), spec)
-    pending: list = []
+    judged = write_batches(cleanse_days(raw_days(), spec))  # as the cleanse step writes
     while True:
         start = time.perf_counter()
-        item = next(judged, None)
+        batch = next(judged, None)
         t["cleanse"] += time.perf_counter() - start  # (less the reads, subtracted by the caller)
-        if item is not None:
-            pending.append((item[0], item[1], canonical_order(item[1].clean)))
-        if pending and (item is None or len(pending) >= WRITE_BATCH_DAYS):  # as the cleanse step writes
-            start = time.perf_counter()
-            store.write_days(name, {key: tab for day, result, clean in pending for key, tab in
-                                    (((f"{prefix}cleansed", day), clean), ((f"{prefix}quarantine", day), result.quarantine))})
-            t["write_cleansed"] += time.perf_counter() - start
-            start = time.perf_counter()
-            for _, result, _ in pending:
-                quarantine_preview(result.quarantine)
-                checks.quarantine_rate(result, spec.quality), checks.duplicates(result, spec.quality)
-            t["checks"] += time.perf_counter() - start
-            pending.clear()
-        if item is None:
+        if batch is None:
             break
+        start = time.perf_counter()
+        store.write_days(name, {key: tab for day, result in batch for key, tab in
+                                (((f"{prefix}cleansed", day), canonical_order(result.clean)),
+                                 ((f"{prefix}quarantine", day), result.quarantine))})
+        t["write_cleansed"] += time.perf_counter() - start
+        start = time.perf_counter()
+        for _, result in batch:
+            quarantine_preview(result.quarantine)
+            checks.quarantine_rate(result, spec.quality), checks.duplicates(result, spec.quality)
+        t["checks"] += time.perf_counter() - start
     return len(keys)
 
 

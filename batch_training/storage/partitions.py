@@ -8,7 +8,10 @@ over the final name: a reader (or a crash) sees the old file or the new one, nev
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,6 +20,15 @@ from batch_training.storage.files import atomic_file, write_files_atomic
 
 #: days of a step's results written together (the chunk the extract reads by default)
 WRITE_BATCH_DAYS = 31
+
+T = TypeVar("T")
+
+
+def write_batches(days: Iterable[T], size: int = WRITE_BATCH_DAYS) -> Iterator[list[T]]:
+    """Consecutive lists of at most ``size`` of ``days`` (each list one ``write_days`` call)."""
+    it = iter(days)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
 
 
 def _encode(table: pa.Table, fh) -> None:
@@ -48,7 +60,8 @@ class PartitionStore:
     def write_days(self, spec: str, tables: dict[tuple[str, dt.date | str], pa.Table]) -> dict[tuple[str, str], Path]:
         """Write ``{(asset, day): table}`` together (``storage.files.write_files_atomic``): every file
         or none of them replaces its path. Returns ``{(asset, "YYYY-MM-DD"): path}``."""
-        paths = {(asset, self.path(spec, asset, day).stem): self.path(spec, asset, day) for asset, day in tables}
+        paths = {(asset, path.stem): path for asset, path in
+                 ((asset, self.path(spec, asset, day)) for asset, day in tables)}
         write_files_atomic([(path, lambda fh, t=table: _encode(t, fh))
                             for path, table in zip(paths.values(), tables.values())])
         return paths

@@ -14,7 +14,7 @@ from batch_training.defs.partitions import daily_partitions
 from batch_training.defs.resources import ArtifactStoreResource
 from batch_training.defs.schemas import COLUMN_SCHEMA, contract_schema, written_schema
 from batch_training.defs.tables import Table
-from batch_training.storage.partitions import WRITE_BATCH_DAYS
+from batch_training.storage.partitions import write_batches
 
 
 def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
@@ -53,11 +53,14 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
         progress = RangeProgress(("quarantine_rate", "duplicates"))
         totals = {"rows_raw": 0, "rows_clean": 0, "rows_quarantined": 0, "rows_repaired": 0}
 
-        def write(pending: list) -> None:
-            """The days cleansed so far, written together (all or none replaced), then recorded."""
-            paths = store.write_days(name, {key: tab for pk, result, clean in pending for key, tab in
-                                            (((cleansed, pk), clean), ((quarantined, pk), result.quarantine))})
-            for pk, result, clean in pending:
+        def write(batch: list) -> None:
+            """A batch of cleansed days, written together (all or none replaced), then recorded."""
+            # sorted by value: the same DWH rows in any order give the same file and data version
+            cleans = {pk: canonical_order(result.clean) for pk, result in batch}
+            paths = store.write_days(name, {key: tab for pk, result in batch for key, tab in
+                                            (((cleansed, pk), cleans[pk]), ((quarantined, pk), result.quarantine))})
+            for pk, result in batch:
+                clean = cleans[pk]
                 counts = {"rows_raw": result.rows_raw, "rows_clean": result.rows_clean,
                           "rows_quarantined": result.rows_quarantined, "rows_repaired": result.rows_repaired}
                 for counter, value in counts.items():
@@ -79,21 +82,15 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
                 })
                 progress.judge("quarantine_rate", pk, checks.quarantine_rate(result, quality))
                 progress.judge("duplicates", pk, checks.duplicates(result, quality))
-            pending.clear()
 
         try:
             with failure_boundary(context, f"cleansing {table.label}"):
                 # text columns as Parquet stores them (each distinct value once); whole days judged in
-                # batches of up to source.cleanse_batch_rows rows, the results written WRITE_BATCH_DAYS days at a time
+                # batches of up to source.cleanse_batch_rows rows, the results written a batch of days at a time
                 raw_days = ((pk, store.read(name, table.stored("raw"), pk, text_as_dictionary=True))
                             for pk in context.partition_keys)
-                pending: list = []
-                for pk, result in cleanse_days(raw_days, spec):
-                    # sorted by value: the same DWH rows in any order give the same file and data version
-                    pending.append((pk, result, canonical_order(result.clean)))
-                    if len(pending) >= WRITE_BATCH_DAYS:
-                        write(pending)
-                write(pending)
+                for batch in write_batches(cleanse_days(raw_days, spec)):
+                    write(batch)
         except BaseException:
             yield from progress.partial()
             raise
