@@ -48,3 +48,28 @@ def test_core_package_imports_without_dagster(package):
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert f"batch_training.{package}" in found["imported"]
     assert found["dagster"] == [], f"importing batch_training.{package} imported {found['dagster'][:5]}"
+
+
+_LOAD_DEFINITIONS = """
+import json, sys
+from batch_training.definitions import defs
+import batch_training.cli.main
+built = defs()
+assert built.resolve_job_def("flights_delay__ingest") is not None
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx", "onnxruntime"))
+print(json.dumps({"heavy": heavy[:5], "modules": len(sys.modules)}))
+"""
+
+
+def test_loading_the_definitions_imports_neither_torch_nor_onnx(tmp_path):
+    """Every process that loads the code location (the CLI, each run, the webserver's and the daemon's
+    code servers, every sensor tick) builds the definitions; torch and ONNX (3.4 s of imports on 2 cores)
+    load only in the steps that train, evaluate or bundle a model."""
+    import json
+    import os
+
+    env = {**os.environ, "BATCH_TRAINING_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", _LOAD_DEFINITIONS], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["heavy"] == [], f"building the definitions imported {found['heavy']}"

@@ -20,15 +20,16 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batch_training.candidate.fit import fit_candidate
 from batch_training.features.dataset import read_training_data
 from batch_training.monitoring import build_profile, save_profile
 from batch_training.operations.classify import classify_exception, summary
 from batch_training.spec.training import ModelSpec
 from batch_training.storage import write_text_atomic
-from batch_training.training import Callback, EpochStats, World, save_checkpoint
+
+if TYPE_CHECKING:  # torch loads when a job runs, not when the definitions that describe one load
+    from batch_training.training import Callback, EpochStats, World
 
 MODES = ("in_process", "torchrun", "kubernetes")
 
@@ -83,8 +84,14 @@ class EpochLog:
                  f"{' (best)' if stats.improved else ''}")
 
 
-def run_job(job: TrainJob, world: World = World(), callbacks: Sequence[Callback] = ()) -> dict[str, Any] | None:
-    """Train; on rank 0 write the checkpoint and the profile and return the summary (None elsewhere)."""
+def run_job(job: TrainJob, world: World | None = None, callbacks: Sequence[Callback] = ()) -> dict[str, Any] | None:
+    """Train (one process unless ``world`` says otherwise); on rank 0 write the checkpoint and the
+    profile and return the summary (None elsewhere)."""
+    from batch_training.candidate.fit import fit_candidate
+    from batch_training.training import World, save_checkpoint
+
+    if world is None:
+        world = World()
     data = read_training_data(Path(job.dataset))
     model = ModelSpec.model_validate(job.model)
     outcome = fit_candidate(data, model, job.lineage, callbacks=callbacks, device=job.device, world=world)

@@ -1,5 +1,7 @@
 """``<spec>/cleansed`` and ``<spec>/quarantine``: one pass of the data contract over each raw day."""
 
+from functools import lru_cache
+
 import dagster as dg
 
 from batch_training.arrow_memory import prefer_jemalloc
@@ -51,6 +53,7 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
         prefer_jemalloc()
         store = artifacts.partitions()
         progress = RangeProgress(("quarantine_rate", "duplicates"))
+        describe = lru_cache(maxsize=16)(lambda schema: written_schema(schema, spec, "cleansed"))
         totals = {"rows_raw": 0, "rows_clean": 0, "rows_quarantined": 0, "rows_repaired": 0}
 
         def write(batch: list) -> None:
@@ -68,11 +71,10 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
                 progress.record(cleansed_key, pk, {
                     **counts, "dagster/row_count": result.rows_clean,
                     "dagster/partition_row_count": result.rows_clean,
-                    COLUMN_SCHEMA: written_schema(clean.schema, spec, "cleansed"),
                     "repairs": dg.MetadataValue.json(result.repairs),
                     "quarantine_reasons": dg.MetadataValue.json(result.reasons),
                     "path": dg.MetadataValue.path(str(paths[(cleansed, pk)])),
-                })
+                }, columns=describe(clean.schema))
                 progress.record(quarantine_key, pk, {
                     "rows_quarantined": result.rows_quarantined, "dagster/row_count": result.rows_quarantined,
                     "dagster/partition_row_count": result.rows_quarantined,

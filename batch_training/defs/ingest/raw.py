@@ -1,6 +1,8 @@
 """``<spec>/raw``: each day of the source table exactly as the DWH holds it, with the DWH's own
 count of every day checked against what was written."""
 
+from functools import lru_cache
+
 import dagster as dg
 
 from batch_training.arrow_memory import prefer_jemalloc
@@ -52,6 +54,7 @@ def build_raw_asset(table: Table, retries: StepRetries | None = None) -> dg.Asse
         stored = table.stored("raw")
         reference = SchemaReference(store.reference_path(name, table.stored("raw")))
         progress = RangeProgress(RAW_CHECKS)
+        describe = lru_cache(maxsize=16)(lambda schema: written_schema(schema, spec, "raw"))
         total = 0
         kind = "?"
         try:
@@ -72,11 +75,10 @@ def build_raw_asset(table: Table, retries: StepRetries | None = None) -> dg.Asse
                         progress.record(key, pk, {
                             "rows": rows.num_rows, "dagster/row_count": rows.num_rows,
                             "dagster/partition_row_count": rows.num_rows,
-                            COLUMN_SCHEMA: written_schema(rows.schema, spec, "raw"),
                             "dwh_rows": chunk.dwh_rows_of(day),
                             "path": dg.MetadataValue.path(str(path)),
                             "columns": dg.MetadataValue.json({f.name: type_name(f.type) for f in rows.schema}),
-                        })
+                        }, columns=describe(rows.schema))
         except BaseException:
             yield from progress.partial()
             raise

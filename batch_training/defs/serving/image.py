@@ -5,7 +5,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from batch_training.candidate import Predictor
 from batch_training.defs.boundary import StepRetries, failure_boundary
 from batch_training.defs.partitions import as_of_partitions
 from batch_training.defs.resources import ArtifactStoreResource, ImageBuilderResource
@@ -16,11 +15,9 @@ from batch_training.features.columns import request_rows
 from batch_training.features.dataset import read_training_data
 from batch_training.images.smoke import SmokeResult, smoke_test, wait_ready
 from batch_training.ports import free_port
-from batch_training.serving import build_bundle
 from batch_training.serving.record import BuiltImage, ImageRecord
 from batch_training.spec import TrainingSpec
 from batch_training.storage import AsOfArtifacts, sha256_file
-from batch_training.training import load_checkpoint
 
 READY_TIMEOUT_S = 180
 
@@ -71,6 +68,11 @@ def build_image_asset(spec: TrainingSpec, retries: StepRetries | None = None) ->
 
 
 def _build_and_smoke(context, spec: TrainingSpec, store, images: ImageBuilderResource):
+    # torch and ONNX load with the step that needs them, not with the definitions every process builds
+    from batch_training.candidate import Predictor
+    from batch_training.serving import build_bundle
+    from batch_training.training import load_checkpoint
+
     pk = context.partition_key
     artifacts = AsOfArtifacts.of(store, spec.name, pk)
     report = EvaluationReport.read(artifacts.report)

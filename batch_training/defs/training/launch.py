@@ -27,7 +27,6 @@ from pydantic import Field
 from batch_training.candidate.job import MODES, TrainJob, data_version, metadata, read_failures, run_job
 from batch_training.defs.boundary import as_failure
 from batch_training.errors import CODE, CONFIG, TRANSIENT
-from batch_training.training import World
 
 CHILD = "batch_training.candidate.child"
 _TIMED_OUT = 124  # coreutils timeout's exit status
@@ -57,7 +56,7 @@ class TrainerResource(dg.ConfigurableResource):
             raise ValueError(f"trainer mode {self.mode!r} is not one of {', '.join(MODES)}")
         job = dataclasses.replace(job, mode=self.mode)
         if self.mode == "in_process":
-            summary = run_job(job, World(), [log_epochs])
+            summary = run_job(job, callbacks=[log_epochs])
             assert summary is not None
             return dg.MaterializeResult(metadata=metadata_values(metadata(summary)),
                                         data_version=dg.DataVersion(data_version(summary)))

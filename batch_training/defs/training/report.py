@@ -5,8 +5,6 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from batch_training.candidate import Predictor
-from batch_training.candidate.evaluate import evaluate
 from batch_training.defs.boundary import StepRetries, failure_boundary
 from batch_training.defs.partitions import as_of_partitions
 from batch_training.defs.resources import ArtifactStoreResource, RegistryResource
@@ -16,7 +14,6 @@ from batch_training.features.dataset import read_training_data
 from batch_training.operations import tags
 from batch_training.spec import TrainingSpec
 from batch_training.storage import AsOfArtifacts, atomic_directory
-from batch_training.training import load_checkpoint
 
 
 class EvaluationRunConfig(dg.Config):
@@ -50,7 +47,9 @@ def build_report_asset(spec: TrainingSpec, retries: StepRetries | None = None) -
         with failure_boundary(context, f"evaluating {spec.name} as of {pk}", retries):
             artifacts = AsOfArtifacts.of(store, spec.name, pk)
             data = read_training_data(artifacts.dataset)
-            candidate = Predictor(load_checkpoint(artifacts.checkpoint))
+            from batch_training.candidate.evaluate import evaluate  # torch: loaded by the step, not the definitions
+
+            candidate = _predictor(artifacts.checkpoint)
             override = config.gate_override_reason.strip() or None
             champion, champion_info = _champion(spec, registry, context)
             report, pngs, decision = evaluate(spec, data, candidate, champion=champion, champion_info=champion_info,
@@ -116,5 +115,13 @@ def _champion(spec: TrainingSpec, registry: RegistryResource, context) -> tuple:
         raise InfrastructureError(f"the champion {current.version} is registered but its checkpoint {path} "
                                   "is missing from the artifact store")
     context.log.info(f"champion: {spec.name} {current.version}")
-    return Predictor(load_checkpoint(path)), {"version": current.version, "as_of": str(current.as_of)}
+    return _predictor(path), {"version": current.version, "as_of": str(current.as_of)}
 
+
+
+def _predictor(path: Path):
+    """The predictor of a checkpoint (torch loads here, when a step needs it, not with the definitions)."""
+    from batch_training.candidate import Predictor
+    from batch_training.training import load_checkpoint
+
+    return Predictor(load_checkpoint(path))
