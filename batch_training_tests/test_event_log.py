@@ -71,6 +71,10 @@ def test_a_range_run_stores_every_partition_and_batches_commit_once(configured):
     events = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
     assert len(events) == len(DAYS)
     assert {e.event_log_entry.dagster_event.partition for e in events} == set(DAYS)
+    # the asset key index (whose columns the batching storage inspects once) points at the last day
+    entry = instance.get_asset_records([days.key])[0].asset_entry
+    assert entry.last_materialization.dagster_event.partition == DAYS[-1]
+    assert entry.last_run_id == result.run_id
     planned = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED).records
     if kind == "batching":
         # one planned event for the range; the 30 materializations share one transaction (the rest

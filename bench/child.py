@@ -131,12 +131,15 @@ def _core_table(url, store, name, prefix, spec, first, last, t) -> int:
                 keys.append(day)
             t["checks"] += time.perf_counter() - start
 
-    def raw_days():
-        for day in keys:
+    def raw_days():  # as the cleanse step reads (a few days decoded ahead); the waits count as reading
+        reads = store.read_days(name, f"{prefix}raw", keys, text_as_dictionary=True)
+        while True:
             start = time.perf_counter()
-            raw = store.read(name, f"{prefix}raw", day, text_as_dictionary=True)
+            item = next(reads, None)
             t["read_raw"] += time.perf_counter() - start
-            yield day, raw
+            if item is None:
+                return
+            yield dt.date.fromisoformat(item[0]), item[1]
 
     judged = write_batches(cleanse_days(raw_days(), spec))  # as the cleanse step writes
     while True:

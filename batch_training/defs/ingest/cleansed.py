@@ -89,8 +89,7 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
             with failure_boundary(context, f"cleansing {table.label}"):
                 # text columns as Parquet stores them (each distinct value once); whole days judged in
                 # batches of up to source.cleanse_batch_rows rows, the results written a batch of days at a time
-                raw_days = ((pk, store.read(name, table.stored("raw"), pk, text_as_dictionary=True))
-                            for pk in context.partition_keys)
+                raw_days = store.read_days(name, table.stored("raw"), context.partition_keys, text_as_dictionary=True)
                 for batch in write_batches(cleanse_days(raw_days, spec)):
                     write(batch)
         except BaseException:
