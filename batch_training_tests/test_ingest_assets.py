@@ -4,6 +4,7 @@ import datetime as dt
 
 import dagster as dg
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -194,15 +195,18 @@ def test_rows_the_extract_lost_fail_conservation_naming_the_day(tmp_path, flight
         @contextmanager
         def connect(self):
             with super().connect() as wh:
-                read = wh.read_between
+                stream = wh.stream_between
 
+                @contextmanager
                 def lossy(table, column, lower, upper):
-                    rows = read(table, column, lower, upper)
+                    with stream(table, column, lower, upper) as reader:
+                        rows = reader.read_all()
                     days = rows.column(column).to_pylist()
                     drop = days.index(FIRST + dt.timedelta(days=1)) if FIRST + dt.timedelta(days=1) in days else None
-                    return rows if drop is None else rows.take([i for i in range(rows.num_rows) if i != drop])
+                    rows = rows if drop is None else rows.take([i for i in range(rows.num_rows) if i != drop])
+                    yield pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches(max_chunksize=100))
 
-                wh.read_between = lossy
+                wh.stream_between = lossy
                 yield wh
 
     url = seeded(tmp_path)

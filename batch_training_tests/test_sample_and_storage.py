@@ -235,6 +235,26 @@ def test_days_written_together_replace_every_path_or_none(tmp_path):
         write_files_atomic([(tmp_path / "a", lambda fh: None), (tmp_path / "a", lambda fh: None)])
 
 
+def test_a_batch_sweeps_only_the_temporaries_of_its_own_paths(tmp_path):
+    """What a killed writer left (``.<name>.<pid>.<random>.tmp``) goes when that name is written
+    again, single or in a batch; another file's temporaries and other dotfiles stay."""
+    folder = tmp_path / "s" / "raw"
+    folder.mkdir(parents=True)
+    left = {name: folder / f".{name}.999.deadbeef.tmp" for name in
+            ("2013-01-01.parquet", "2013-01-02.parquet", "2013-01-03.parquet", "2013-01-02.parquet.x")}
+    for leftover in left.values():
+        leftover.write_bytes(b"torn")
+    keep = [folder / ".hidden", folder / ".2013-01-01.parquet.tmp.keep"]
+    for other in keep:
+        other.write_bytes(b"")
+    write_files_atomic([(folder / n, lambda fh: fh.write(b"ok")) for n in ("2013-01-01.parquet", "2013-01-02.parquet")])
+    remaining = {p.name for p in folder.iterdir()}
+    assert remaining == {"2013-01-01.parquet", "2013-01-02.parquet", ".hidden", ".2013-01-01.parquet.tmp.keep",
+                         left["2013-01-03.parquet"].name, left["2013-01-02.parquet.x"].name}
+    atomic_write_parquet(pa.table({"x": [1]}), folder / "2013-01-03.parquet")
+    assert not left["2013-01-03.parquet"].exists()
+
+
 def test_write_batches_keep_order_and_size():
     from batch_training.storage.partitions import write_batches
 

@@ -4,6 +4,7 @@ extraction with chunking and a timestamp partition, types, injection safety, URL
 import datetime as dt
 import secrets
 import socket
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -15,8 +16,8 @@ from batch_training.sample.seed import SeedOptions, seed_warehouse
 from batch_training.spec.identifiers import check_table_name, quote_identifier
 from batch_training.spec.tables import SourceSpec
 from batch_training.warehouse import WarehouseError, open_warehouse, redact_url
-from batch_training.warehouse.base import day_range_sql
-from batch_training.warehouse.extract import extract_days
+from batch_training.warehouse.base import WarehouseQueryError, day_range_sql
+from batch_training.warehouse.extract import extract_chunks, extract_days
 from batch_training_tests.support.sensors import sensor_readings, sensor_spec
 
 FIRST, DAYS = dt.date(2013, 1, 1), 10
@@ -284,3 +285,94 @@ def test_seeding_postgres_twice_gives_identical_tables(postgres_url):
         assert declared["flight_date"] == "date" and declared["time_hour"] == "timestamp with time zone"
         sample = wh.query("SELECT * FROM flights LIMIT 1")
         assert all(pa.types.is_string(sample.schema.field(c).type) for c in TEXT_COLUMNS)
+
+
+def _restreamed(wh, change):
+    """``wh.stream_between`` with each record batch passed through ``change`` (lazily, batch by batch)."""
+    stream = wh.stream_between
+
+    @contextmanager
+    def changed(table, column, lower, upper):
+        with stream(table, column, lower, upper) as reader:
+            yield pa.RecordBatchReader.from_batches(reader.schema, change(iter(reader)))
+
+    wh.stream_between = changed
+
+
+@pytest.mark.parametrize("batch_rows", [1, 4, 1000])
+@pytest.mark.parametrize("chunk_days", [1, 3])
+def test_one_stream_is_cut_into_chunks_at_any_batch_size(loaded, source, batch_rows, chunk_days):
+    """The span is one query whose batches end anywhere (inside a day, across chunks); each chunk
+    holds exactly its days' rows and the DWH's count of its bounds, counted in one statement."""
+    _restreamed(loaded, lambda batches: (part for b in batches for part in pa.Table.from_batches([b]).to_batches(batch_rows)))
+    spec = SourceSpec(table="flights", partition_column="flight_date", first_day=FIRST, extract_chunk_days=chunk_days)
+    chunks = list(extract_chunks(loaded, spec, day(-2), day(DAYS + 1)))
+    assert [c.first for c in chunks] == [day(i) for i in range(-2, DAYS + 2, chunk_days)]
+    for chunk in chunks:
+        assert chunk.conserved and not chunk.dwh_by_day
+        assert chunk.dwh_rows == loaded.count_between("flights", "flight_date", chunk.first, chunk.last + dt.timedelta(days=1))
+        for d, table in chunk.days.items():
+            assert rows(table) == rows_between(source, d, d)
+
+
+def test_a_chunk_whose_count_disagrees_names_its_days_and_the_next_chunks_follow(loaded, source):
+    """A row lost in transit (day 4 of chunk 2 of 4): that chunk's DWH counts by day say which day
+    differs, and the chunks after it are read again from the DWH, whole, in order."""
+    lost = day(4)
+
+    def drop_one(batches):
+        dropped = False
+        for b in batches:
+            t = pa.Table.from_batches([b])
+            days = t.column("flight_date").to_pylist()
+            if not dropped and lost in days:
+                i, dropped = days.index(lost), True
+                t = t.take([j for j in range(t.num_rows) if j != i])
+            yield from t.to_batches(2)
+
+    _restreamed(loaded, drop_one)
+    spec = SourceSpec(table="flights", partition_column="flight_date", first_day=FIRST, extract_chunk_days=3)
+    chunks = list(extract_chunks(loaded, spec, FIRST, LAST))
+    assert [c.first for c in chunks] == [day(0), day(3), day(6), day(9)]
+    assert [c.conserved for c in chunks] == [True, False, True, True]
+    assert chunks[1].dwh_by_day == {day(i).isoformat(): i + 1 for i in (3, 4, 5)}
+    assert chunks[1].days[lost].num_rows == 4 and chunks[1].dwh_rows_of(lost) == 5
+    for chunk in chunks[2:]:
+        for d, table in chunk.days.items():
+            assert rows(table) == rows_between(source, d, d)
+
+
+def test_rows_out_of_partition_order_are_refused_not_misplaced(loaded):
+    _restreamed(loaded, lambda batches: reversed([part for b in batches for part in pa.Table.from_batches([b]).to_batches(3)]))
+    spec = SourceSpec(table="flights", partition_column="flight_date", first_day=FIRST, extract_chunk_days=3)
+    with pytest.raises(WarehouseQueryError, match="out of order"):
+        list(extract_chunks(loaded, spec, FIRST, LAST))
+
+
+def test_an_extract_stopped_part_way_leaves_the_connection_usable(loaded, source):
+    """A step that fails after its first chunk closes the stream and its snapshot; the connection
+    answers the next statement."""
+    _restreamed(loaded, lambda batches: (part for b in batches for part in pa.Table.from_batches([b]).to_batches(2)))
+    spec = SourceSpec(table="flights", partition_column="flight_date", first_day=FIRST, extract_chunk_days=3)
+    chunks = extract_chunks(loaded, spec, FIRST, LAST)
+    assert next(chunks).rows == 1 + 2 + 3
+    chunks.close()
+    assert count(loaded, "SELECT count(*) AS n FROM flights") == source.num_rows
+    assert [c.rows for c in extract_chunks(loaded, spec, FIRST, LAST)] == [6, 15, 24, 10]
+
+
+@pytest.mark.parametrize("chunk_days", [1, 2, 3, 5, 14])
+def test_one_statement_counts_every_range_by_day(loaded, chunk_days):
+    """``count_chunks`` (a binary search over the boundaries in SQL) agrees with a ``count(*)`` and a
+    per-day count of each range on its own, ranges without rows included."""
+    from batch_training.timestamps import DayKind
+    from batch_training.warehouse.extract import day_chunks
+
+    spans = list(day_chunks(day(-3), day(DAYS + 2), chunk_days))
+    bounds = [(a, b + dt.timedelta(days=1)) for a, b in spans]
+    counted = loaded.count_chunks("flights", "flight_date", bounds, DayKind.DATE, "UTC")
+    assert len(counted) == len(spans)
+    for (lower, upper), by_day in zip(bounds, counted):
+        assert sum(by_day.values()) == loaded.count_between("flights", "flight_date", lower, upper)
+        assert by_day == loaded.count_by_day("flights", "flight_date", lower, upper, DayKind.DATE, "UTC")
+    assert sum(sum(c.values()) for c in counted) == sum(range(1, DAYS + 1))

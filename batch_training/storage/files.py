@@ -36,12 +36,25 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _sweep(folder: Path, names: set[str]) -> None:
+    """Create ``folder`` and remove the temporaries a killed writer of any of ``names`` left there
+    (``.<name>.<pid>.<random>.tmp``), in one listing of the folder however many names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with os.scandir(folder) as entries:
+        stale = [e.path for e in entries if e.name.startswith(".") and e.name.endswith(".tmp")
+                 and e.name[1:-4].rsplit(".", 2)[0] in names]
+    for leftover in stale:
+        Path(leftover).unlink(missing_ok=True)
+
+
 def _sweep_and_name(path: Path) -> Path:
     """Create the folder, remove temporaries a killed writer of ``path`` left, name a new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    _sweep(path.parent, {path.name})
+    return _temporary(path)
 
 
 def _create(tmp: Path) -> BinaryIO:
@@ -80,7 +93,12 @@ def write_files_atomic(writes: Sequence[tuple[Path, Callable[[BinaryIO], None]]]
     paths = [Path(path) for path, _ in writes]
     if len(set(paths)) != len(paths):
         raise ValueError("write_files_atomic: the same path twice in one batch")
-    tmps = [_sweep_and_name(path) for path in paths]
+    folders: dict[Path, set[str]] = {}
+    for path in paths:
+        folders.setdefault(path.parent, set()).add(path.name)
+    for folder, names in folders.items():
+        _sweep(folder, names)
+    tmps = [_temporary(path) for path in paths]
 
     def fill(tmp: Path, write: Callable[[BinaryIO], None]) -> None:
         with _create(tmp) as fh:
@@ -98,7 +116,7 @@ def write_files_atomic(writes: Sequence[tuple[Path, Callable[[BinaryIO], None]]]
     finally:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)
-    for folder in dict.fromkeys(path.parent for path in paths):
+    for folder in folders:
         fsync_dir(folder)
 
 

@@ -71,6 +71,16 @@ def day_range_sql(table: str, partition_column: str, placeholder: str = "?",
     return sql + (f" ORDER BY {col}" if order else "")
 
 
+def _range_index(col: str, uppers: list[str], offset: int) -> str:
+    """SQL for the index of the first of ``uppers`` (ascending) that ``col`` lies below, as a binary
+    search: log2(n) comparisons a row instead of n."""
+    if len(uppers) == 1:
+        return str(offset)
+    half = len(uppers) // 2
+    return (f"CASE WHEN {col} < {uppers[half - 1]} THEN {_range_index(col, uppers[:half], offset)} "
+            f"ELSE {_range_index(col, uppers[half:], offset + half)} END")
+
+
 class Warehouse(ABC):
     """A connection to one DWH. Use as a context manager, or call ``close()``.
 
@@ -128,6 +138,39 @@ class Warehouse(ABC):
         """The DWH's own ``count(*)`` of the rows with ``lower <= partition_column < upper``."""
         sql, params = self._range(table, partition_column, lower, upper, select="count(*) AS n", order=False)
         return int(self.query(sql, params, doing=f"counting {table}").column("n")[0].as_py())
+
+    @contextmanager
+    def stream_between(self, table: str, partition_column: str, lower: object, upper: object) -> Iterator[pa.RecordBatchReader]:
+        """The rows of ``read_between`` as record batches while the query runs, in partition order
+        (memory: a batch). The connection serves nothing else until the block ends. This default
+        reads the whole range at once; a dialect whose driver streams overrides it."""
+        table_ = self.read_between(table, partition_column, lower, upper)
+        yield pa.RecordBatchReader.from_batches(table_.schema, table_.to_batches())
+
+    def count_chunks(self, table: str, partition_column: str, bounds: list[tuple[object, object]], kind: DayKind,
+                     timezone: str) -> list[dict[str, int]]:
+        """For each of consecutive ranges ``[(lower, upper), ...]`` (each upper the next lower), the
+        DWH's own ``count(*)`` of its rows by the day the DWH gives them: one statement, one scan.
+        A range's total is the sum of its counts (the rows between its bounds, whatever their day)."""
+        col = quote_identifier(check_identifier(partition_column, "partition column"))
+        # the boundaries between the ranges, then the outer bounds
+        values: list[object] = [upper for _, upper in bounds[:-1]] + [bounds[0][0], bounds[-1][1]]
+        literals = [self.literals(v, v) for v in values]
+        if all(literals):
+            sql_values, params = [pair[0] for pair in literals if pair], ()
+        else:
+            # numbered ($1, $2, ...: both dialects take them), as the search below repeats and reorders them
+            sql_values, params = [f"${i + 1}" for i in range(len(values))], tuple(values)
+        *inner, low, high = sql_values
+        day = self.day_sql(col, kind, timezone)
+        sql = (f"SELECT {_range_index(col, [*inner, high], 0)} AS i, {day} AS d, count(*) AS n "
+               f"FROM {quote_identifier(check_table_name(table))} "
+               f"WHERE {col} >= {low} AND {col} < {high} GROUP BY 1, 2")
+        rows = self.query(sql, params, doing=f"counting {table}")
+        counts: list[dict[str, int]] = [{} for _ in bounds]
+        for i, d, n in zip(rows.column("i").to_pylist(), rows.column("d").to_pylist(), rows.column("n").to_pylist()):
+            counts[int(i)][d.isoformat()] = int(n)
+        return counts
 
     def count_by_day(self, table: str, partition_column: str, lower: object, upper: object,
                      kind: DayKind, timezone: str) -> dict[str, int]:

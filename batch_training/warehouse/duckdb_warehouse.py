@@ -23,6 +23,8 @@ from batch_training.warehouse.base import (
 # Missing tables or columns, a file that does not exist, a refused permission: the settings are wrong.
 _CONFIG = (duckdb.CatalogException, duckdb.BinderException, duckdb.PermissionException)
 _BUSY = (duckdb.TransactionException, duckdb.InterruptException, duckdb.OutOfMemoryException)
+#: rows per record batch of a streamed read
+STREAM_BATCH_ROWS = 65_536
 
 
 def _typed(exc: duckdb.Error, doing: str) -> WarehouseError:
@@ -82,6 +84,16 @@ class DuckDBWarehouse(Warehouse):
     def execute(self, sql: str, parameters: tuple = ()) -> None:
         with self._errors("running a statement"):
             self._con.execute(sql, list(parameters))
+
+    @contextmanager
+    def stream_between(self, table: str, partition_column: str, lower: object, upper: object) -> Iterator[pa.RecordBatchReader]:
+        sql, params = self._range(table, partition_column, lower, upper)
+        with self._errors(f"reading {table}"):
+            reader = self._con.sql(sql, params=list(params) or None).to_arrow_reader(STREAM_BATCH_ROWS)
+            try:
+                yield reader
+            finally:  # a reader left open keeps the connection busy (a reader that stopped early)
+                reader.close()
 
     def query(self, sql: str, parameters: tuple = (), doing: str = "running a query") -> pa.Table:
         with self._errors(doing):

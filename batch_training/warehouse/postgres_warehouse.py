@@ -105,6 +105,17 @@ class PostgresWarehouse(Warehouse):
         except adbc_driver_manager.Error as exc:
             raise _query_error(exc, f"ingest into {table}") from exc
 
+    @contextmanager
+    def stream_between(self, table: str, partition_column: str, lower: object, upper: object) -> Iterator[pa.RecordBatchReader]:
+        # one COPY, decoded batch by batch as the reader asks (the driver's batch size hint, ~16 MB)
+        sql, params = self._range(table, partition_column, lower, upper)
+        try:
+            with self._con.cursor() as cur:
+                cur.execute(sql, params or None)
+                yield cur.fetch_record_batch()
+        except adbc_driver_manager.Error as exc:
+            raise _query_error(exc, f"reading {table}") from exc
+
     def execute(self, sql: str, parameters: tuple = ()) -> None:
         self._run(sql, parameters, fetch=False)
 
