@@ -24,7 +24,7 @@ BAD = ["2013-03-02", "2013-03-04"]
 
 
 def _instance(kind: str, tmp_path):
-    (tmp_path / "inst").mkdir(exist_ok=True)
+    (tmp_path / "inst").mkdir(parents=True, exist_ok=True)
     return instance_for_test(overrides=_storage(kind, tmp_path / "events"), temp_dir=str(tmp_path / "inst"))
 
 
@@ -148,3 +148,42 @@ def test_every_process_that_creates_or_runs_runs_gets_the_event_settings(tmp_pat
     assert control._environment(where, {}, "http://127.0.0.1:3000", None).items() >= DAGSTER_EVENT_ENV.items()
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")  # an operator's own choice wins
     assert control._environment(where, {}, "http://127.0.0.1:3000", None)["DAGSTER_EVENT_BATCH_SIZE"] == "0"
+
+
+_PARTITIONED = dg.DailyPartitionsDefinition(start_date="2013-03-01", end_date="2013-03-31")
+
+
+@dg.asset(partitions_def=_PARTITIONED, backfill_policy=dg.BackfillPolicy.single_run(),
+          check_specs=[dg.AssetCheckSpec("fine", asset="checked", partitions_def=_PARTITIONED)])
+def checked(context: dg.AssetExecutionContext):
+    yield dg.MaterializeResult(metadata={"days": len(context.partition_keys)})
+    yield dg.AssetCheckResult(check_name="fine", passed=True)
+
+
+def _check_rows(instance) -> list[tuple]:
+    """The asset check execution rows of the instance, without ids and times."""
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+    from dagster._serdes import deserialize_value
+
+    table = AssetCheckExecutionsTable
+    with instance.event_log_storage.index_connection() as conn:
+        found = conn.execute(sa.select(table.c.asset_key, table.c.check_name, table.c.partition,
+                                       table.c.execution_status, table.c.evaluation_event)).fetchall()
+    return sorted(((a, c, p, s, deserialize_value(e).dagster_event_type.value) for a, c, p, s, e in found),
+                  key=lambda r: (r[2] or "", r[3]))
+
+
+def test_a_partitioned_checks_planned_rows_are_dagsters_own(configured, tmp_path):
+    """The planned rows our storage writes in one statement (the event serialized once) are the rows
+    Dagster's own storage writes: one per day of the range (a range run's result, unpartitioned,
+    is a row of its own)."""
+    kind, instance = configured
+    tags = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[9]}
+    assert dg.materialize([checked], instance=instance, tags=tags).success
+    rows = _check_rows(instance)
+    planned = ('["checked"]', "fine", "PLANNED", "ASSET_CHECK_EVALUATION_PLANNED")
+    assert [r[2] for r in rows if (r[0], r[1], r[3], r[4]) == planned] == DAYS[:10]
+    assert [r for r in rows if r[3] != "PLANNED"] == [('["checked"]', "fine", None, "SUCCEEDED", "ASSET_CHECK_EVALUATION")]
+    with _instance("dagster" if kind == "batching" else "batching", tmp_path / "other") as other:
+        assert dg.materialize([checked], instance=other, tags=tags).success
+        assert _check_rows(other) == rows

@@ -5,13 +5,15 @@ A range run materializes every day of an asset as one event; Dagster hands such 
 storage as a batch when ``DAGSTER_EVENT_BATCH_SIZE`` is set, but the SQLite storages store a batch
 one event at a time: per event a new SQLAlchemy engine, four connections and four commits, each
 commit an fsync of the WAL (~6.6 ms per event on 2 cores; a year of three assets is 1,100 events).
-This subclass keeps one engine, remembers which tables (and asset key columns) exist, and stores a batch inside one
-transaction on one connection, so a batch costs one commit. Every event is still written by
-Dagster's own ``store_event``, row for row as before; only the transaction around them changes.
+This subclass keeps one engine, remembers which tables (and asset key columns) exist, and stores
+a batch inside one transaction on one connection, so a batch costs one commit. Every event is still written by
+Dagster's own ``store_event``, row for row as before; only the transaction around them changes, and
+the planned rows of a partitioned check are built with the event serialized once (the same rows).
 
-It relies on one internal of ``ConsolidatedSqliteEventLogStorage`` (its ``_connect`` context
-manager, which every run and index connection goes through); ``test_event_log.py`` pins that,
-so an upgrade that changes it fails loudly rather than silently losing the batching.
+It relies on internals of Dagster's SQL event log: ``_connect`` (the context manager every run and
+index connection goes through), ``_has_asset_key_col_on_connection`` and the row shape of
+``_store_asset_check_evaluation_planned`` (``AssetCheckExecutionsTable``); ``test_event_log.py``
+pins each against Dagster's own storage, so an upgrade that changes them fails loudly.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._serdes import serialize_value
 from sqlalchemy.pool import NullPool
 
 
@@ -62,6 +67,20 @@ class BatchingSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
         if not self._columns.get(column_name):
             self._columns[column_name] = super()._has_asset_key_col_on_connection(conn, column_name)
         return self._columns[column_name]
+
+    def _store_asset_check_evaluation_planned(self, event, event_id: int | None) -> None:
+        # Dagster's rows (one per planned partition), with the event serialized once instead of once
+        # per row and the rows inserted as one executemany: a check planned over a year was 365
+        # serializations and a 365-row statement compiled anew, ~0.2 s each of a range run's checks
+        planned = event.dagster_event.event_specific_data
+        keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        row = {"asset_key": planned.asset_key.to_string(), "check_name": planned.check_name, "run_id": event.run_id,
+               "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+               "evaluation_event": serialize_value(event),
+               "evaluation_event_timestamp": self._event_insert_timestamp(event),
+               "evaluation_event_storage_id": event_id}
+        with self.index_connection() as conn:
+            conn.execute(AssetCheckExecutionsTable.insert(), [{**row, "partition": key} for key in keys])
 
     def store_event_batch(self, events: Sequence) -> None:
         if getattr(self._held, "conn", None) is not None:
