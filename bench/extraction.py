@@ -2,7 +2,8 @@
 a raw binary ``COPY (query) TO STDOUT`` drained by the client, and ``pandas.read_sql``.
 
 Same query text and bounds for all (``SELECT * FROM t WHERE flight_date >= lo AND flight_date < hi``;
-``extract_days`` issues it once per chunk of ``extract_chunk_days`` days), same rows. The methods
+``extract_days`` streams it once and cuts chunks of ``extract_chunk_days`` days from its batches,
+after one statement that counts every chunk), same rows. The methods
 are interleaved round by round so each sees the same server state; the best round counts.
 Diagnostics (``diag_*``, not compared with a target) show where our time goes: the same single
 query through ADBC with its bounds as SQL literals instead of bound parameters, and the day split.
