@@ -8,6 +8,8 @@ written, with the same rules; a raw column the contract does not know is marked 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Literal
 
 import dagster as dg
@@ -45,3 +47,8 @@ def contract_schema(table: TableSpec, stage: Stage) -> dg.TableSchema:
 def written_schema(schema: pa.Schema, table: TableSpec, stage: Stage) -> dg.TableSchema:
     """The columns of one written day, with their Arrow types and the contract's rules."""
     return dg.TableSchema(columns=[_column(f.name, type_name(f.type), table.columns.get(f.name), stage) for f in schema])
+
+
+def schema_describer(table: TableSpec, stage: Stage) -> Callable[[pa.Schema], dg.TableSchema]:
+    """``written_schema`` of one table and stage, built once per distinct Arrow schema (a run's days share one)."""
+    return lru_cache(maxsize=16)(lambda schema: written_schema(schema, table, stage))

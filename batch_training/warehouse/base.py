@@ -15,7 +15,7 @@ import datetime as dt
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import pyarrow as pa
 
@@ -139,13 +139,11 @@ class Warehouse(ABC):
         sql, params = self._range(table, partition_column, lower, upper, select="count(*) AS n", order=False)
         return int(self.query(sql, params, doing=f"counting {table}").column("n")[0].as_py())
 
-    @contextmanager
-    def stream_between(self, table: str, partition_column: str, lower: object, upper: object) -> Iterator[pa.RecordBatchReader]:
+    @abstractmethod
+    def stream_between(self, table: str, partition_column: str, lower: object, upper: object
+                       ) -> AbstractContextManager[pa.RecordBatchReader]:
         """The rows of ``read_between`` as record batches while the query runs, in partition order
-        (memory: a batch). The connection serves nothing else until the block ends. This default
-        reads the whole range at once; a dialect whose driver streams overrides it."""
-        table_ = self.read_between(table, partition_column, lower, upper)
-        yield pa.RecordBatchReader.from_batches(table_.schema, table_.to_batches())
+        (memory: a batch), as a context manager; the connection serves nothing else until it ends."""
 
     def count_chunks(self, table: str, partition_column: str, bounds: list[tuple[object, object]], kind: DayKind,
                      timezone: str) -> list[dict[str, int]]:
@@ -155,9 +153,9 @@ class Warehouse(ABC):
         col = quote_identifier(check_identifier(partition_column, "partition column"))
         # the boundaries between the ranges, then the outer bounds
         values: list[object] = [upper for _, upper in bounds[:-1]] + [bounds[0][0], bounds[-1][1]]
-        literals = [self.literals(v, v) for v in values]
-        if all(literals):
-            sql_values, params = [pair[0] for pair in literals if pair], ()
+        literals = [self.literals(v, v) for v in values]  # (v as SQL, v as SQL), or None
+        if all(literals):  # typed literals (PostgreSQL): a statement with no parameters
+            sql_values, params = [pair[0] for pair in literals if pair is not None], ()
         else:
             # numbered ($1, $2, ...: both dialects take them), as the search below repeats and reorders them
             sql_values, params = [f"${i + 1}" for i in range(len(values))], tuple(values)

@@ -7,9 +7,9 @@ DWH falls in exactly one day. A span is read as one query, streamed in record ba
 partition column and cut into chunks as they arrive (memory: a chunk and a batch), and counted first,
 in the same snapshot of the DWH, by one statement that returns the ``count(*)`` of every chunk's
 bounds split by the day the DWH gives each row: each chunk's count must equal the rows extracted for
-it (the conservation check); when it does not, the DWH's per-day counts say which days differ. One
-query instead of one per chunk (and two statements instead of 2 per chunk): 36 chunks of a 3-year
-table read in ~2.3 s instead of ~2.9 s. The snapshot lasts as long as the span's read.
+it (the conservation check); when it does not, the DWH's per-day counts say which days differ. Two
+statements for the span instead of two per chunk (``bench/README.md``, extraction, has the figures).
+The snapshot lasts as long as the span's read.
 """
 
 from __future__ import annotations
@@ -44,7 +44,13 @@ def split_by_day(table: pa.Table, partition_column: str, timezone: str, kind: Da
     if table.num_rows == 0:
         return {}
     column = table.column(partition_column)
-    days = day_numbers(column, kind or day_kind(column.type), timezone)
+    return _split(table, day_numbers(column, kind or day_kind(column.type), timezone))
+
+
+def _split(table: pa.Table, days: np.ndarray) -> dict[str, pa.Table]:
+    """``split_by_day`` with each row's day number already known."""
+    if table.num_rows == 0:
+        return {}
     if days.size > 1 and np.any(days[1:] < days[:-1]):
         order = np.argsort(days, kind="stable")
         table, days = table.take(pa.array(order)), days[order]
@@ -56,7 +62,7 @@ def split_by_day(table: pa.Table, partition_column: str, timezone: str, kind: Da
 
 @dataclass
 class Chunk:
-    """The days of one query, each with its rows (an empty table for a day without rows)."""
+    """The days of one chunk, each with its rows (an empty table for a day without rows)."""
 
     first: dt.date
     last: dt.date
@@ -91,11 +97,17 @@ def partition_kind(warehouse: Warehouse, source: SourceSpec) -> DayKind:
 
 
 def _cut(batches: Iterator[pa.RecordBatch], spans: list[tuple[dt.date, dt.date]], column: str, kind: DayKind,
-         timezone: str, schema: pa.Schema) -> Iterator[pa.Table]:
-    """The rows of each span, in order, from batches ordered by ``column`` (one table per span,
-    an empty one for a span without rows). Rows out of order are refused, never misplaced."""
+         timezone: str, schema: pa.Schema) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """The rows of each span and their day numbers, in order, from batches ordered by ``column``
+    (an empty table for a span without rows). Rows out of order are refused, never misplaced."""
     ends = np.array([(last - EPOCH).days for _, last in spans], dtype=np.int64)
-    at, pending, floor = 0, [], (spans[0][0] - EPOCH).days
+    at, floor = 0, (spans[0][0] - EPOCH).days
+    pending: list[tuple[pa.RecordBatch, np.ndarray]] = []
+
+    def done() -> tuple[pa.Table, np.ndarray]:
+        table = pa.Table.from_batches([b for b, _ in pending], schema=schema)
+        return table, np.concatenate([d for _, d in pending]) if pending else np.empty(0, np.int64)
+
     for batch in batches:
         if batch.num_rows == 0:
             continue
@@ -107,14 +119,14 @@ def _cut(batches: Iterator[pa.RecordBatch], spans: list[tuple[dt.date, dt.date]]
         start = 0
         while at < len(spans) and days[-1] > ends[at]:  # this batch finishes the span `at`
             cut = int(np.searchsorted(days, ends[at], side="right"))
-            pending.append(batch.slice(start, cut - start))
-            yield pa.Table.from_batches(pending, schema=schema)
+            pending.append((batch.slice(start, cut - start), days[start:cut]))
+            yield done()
             pending, start, at = [], cut, at + 1
         if at == len(spans):
             raise WarehouseQueryError(f"the DWH returned rows of {column} after the last day asked for")
-        pending.append(batch.slice(start))
+        pending.append((batch.slice(start), days[start:]))
     while at < len(spans):
-        yield pa.Table.from_batches(pending, schema=schema)
+        yield done()
         pending, at = [], at + 1
 
 
@@ -129,21 +141,15 @@ def extract_chunks(warehouse: Warehouse, source: SourceSpec, first: dt.date, las
     with warehouse.snapshot():
         counted = warehouse.count_chunks(table_name, column, bounds, kind, timezone)
         with warehouse.stream_between(table_name, column, bounds[0][0], bounds[-1][1]) as reader:
-            for span, by_dwh, table in zip(spans, counted, _cut(reader, spans, column, kind, timezone, reader.schema),
-                                           strict=True):
+            cut = _cut(reader, spans, column, kind, timezone, reader.schema)
+            for (chunk_first, chunk_last), by_dwh, (table, numbers) in zip(spans, counted, cut, strict=True):
+                by_day = _split(table, numbers)
+                days, day = {}, chunk_first
+                while day <= chunk_last:
+                    days[day] = by_day.pop(day.isoformat(), table.schema.empty_table())
+                    day += dt.timedelta(days=1)
                 dwh_rows = sum(by_dwh.values())
-                yield _chunk(span, table, dwh_rows, {} if dwh_rows == table.num_rows else by_dwh, column, timezone, kind)
-
-
-def _chunk(span: tuple[dt.date, dt.date], table: pa.Table, dwh_rows: int, by_dwh: dict[str, int], column: str,
-           timezone: str, kind: DayKind) -> Chunk:
-    chunk_first, chunk_last = span
-    by_day = split_by_day(table, column, timezone, kind)
-    days, day = {}, chunk_first
-    while day <= chunk_last:
-        days[day] = by_day.pop(day.isoformat(), table.schema.empty_table())
-        day += dt.timedelta(days=1)
-    return Chunk(chunk_first, chunk_last, days, dwh_rows, by_dwh)
+                yield Chunk(chunk_first, chunk_last, days, dwh_rows, {} if dwh_rows == table.num_rows else by_dwh)
 
 
 def extract_days(warehouse: Warehouse, source: SourceSpec, first: dt.date, last: dt.date) -> Iterator[tuple[dt.date, pa.Table]]:

@@ -107,7 +107,7 @@ class PostgresWarehouse(Warehouse):
 
     @contextmanager
     def stream_between(self, table: str, partition_column: str, lower: object, upper: object) -> Iterator[pa.RecordBatchReader]:
-        # one COPY, decoded batch by batch as the reader asks (the driver's batch size hint, ~16 MB)
+        # one COPY, decoded batch by batch as the reader asks (batches of the driver's size hint)
         sql, params = self._range(table, partition_column, lower, upper)
         try:
             with self._con.cursor() as cur:

@@ -1,7 +1,5 @@
 """``<spec>/cleansed`` and ``<spec>/quarantine``: one pass of the data contract over each raw day."""
 
-from functools import lru_cache
-
 import dagster as dg
 
 from batch_training.arrow_memory import prefer_jemalloc
@@ -14,7 +12,7 @@ from batch_training.defs.checks import check_result
 from batch_training.defs.days import RangeProgress
 from batch_training.defs.partitions import daily_partitions
 from batch_training.defs.resources import ArtifactStoreResource
-from batch_training.defs.schemas import COLUMN_SCHEMA, contract_schema, written_schema
+from batch_training.defs.schemas import COLUMN_SCHEMA, contract_schema, schema_describer
 from batch_training.defs.tables import Table
 from batch_training.storage.partitions import write_batches
 
@@ -53,7 +51,7 @@ def build_cleansing_assets(table: Table) -> dg.AssetsDefinition:
         prefer_jemalloc()
         store = artifacts.partitions()
         progress = RangeProgress(("quarantine_rate", "duplicates"))
-        describe = lru_cache(maxsize=16)(lambda schema: written_schema(schema, spec, "cleansed"))
+        describe = schema_describer(spec, "cleansed")
         totals = {"rows_raw": 0, "rows_clean": 0, "rows_quarantined": 0, "rows_repaired": 0}
 
         def write(batch: list) -> None:

@@ -1,8 +1,6 @@
 """``<spec>/raw``: each day of the source table exactly as the DWH holds it, with the DWH's own
 count of every day checked against what was written."""
 
-from functools import lru_cache
-
 import dagster as dg
 
 from batch_training.arrow_memory import prefer_jemalloc
@@ -13,7 +11,7 @@ from batch_training.defs.checks import check_result
 from batch_training.defs.days import RangeProgress
 from batch_training.defs.partitions import daily_partitions, day_of
 from batch_training.defs.resources import ArtifactStoreResource, WarehouseResource
-from batch_training.defs.schemas import COLUMN_SCHEMA, contract_schema, written_schema
+from batch_training.defs.schemas import COLUMN_SCHEMA, contract_schema, schema_describer
 from batch_training.defs.tables import Table
 from batch_training.warehouse.extract import extract_chunks
 
@@ -54,7 +52,7 @@ def build_raw_asset(table: Table, retries: StepRetries | None = None) -> dg.Asse
         stored = table.stored("raw")
         reference = SchemaReference(store.reference_path(name, table.stored("raw")))
         progress = RangeProgress(RAW_CHECKS)
-        describe = lru_cache(maxsize=16)(lambda schema: written_schema(schema, spec, "raw"))
+        describe = schema_describer(spec, "raw")
         total = 0
         kind = "?"
         try:

@@ -44,11 +44,11 @@ def build_report_asset(spec: TrainingSpec, retries: StepRetries | None = None) -
                           artifacts: ArtifactStoreResource, registry: RegistryResource):
         store = artifacts.partitions()
         pk = context.partition_key
+        from batch_training.candidate.evaluate import evaluate  # torch: loaded by the step, not the definitions
+
         with failure_boundary(context, f"evaluating {spec.name} as of {pk}", retries):
             artifacts = AsOfArtifacts.of(store, spec.name, pk)
             data = read_training_data(artifacts.dataset)
-            from batch_training.candidate.evaluate import evaluate  # torch: loaded by the step, not the definitions
-
             candidate = _predictor(artifacts.checkpoint)
             override = config.gate_override_reason.strip() or None
             champion, champion_info = _champion(spec, registry, context)
@@ -116,7 +116,6 @@ def _champion(spec: TrainingSpec, registry: RegistryResource, context) -> tuple:
                                   "is missing from the artifact store")
     context.log.info(f"champion: {spec.name} {current.version}")
     return _predictor(path), {"version": current.version, "as_of": str(current.as_of)}
-
 
 
 def _predictor(path: Path):
