@@ -39,7 +39,7 @@ def production_instance(postgres_server, tmp_path, monkeypatch):
 def test_dagster_yaml_configures_postgres_storage_and_recovery(production_instance):
     instance, _ = production_instance
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    assert type(instance.event_log_storage).__name__ == "PooledPostgresEventLogStorage"
     assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
     assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
     assert instance.run_retries_enabled and instance.run_retries_max_retries == 1

@@ -47,11 +47,30 @@ def _env(home: Path, event_env: bool) -> dict[str, str]:
     return {**env, "BATCH_TRAINING_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home")}
 
 
-def _postgres_instance(env: dict[str, str], server, database: str) -> dict[str, str]:
-    """Point DAGSTER_HOME at the repository's production dagster.yaml on ``server``."""
+# Dagster's own PostgreSQL storages (what the repository's dagster.yaml named before its event log
+# kept a connection open): the side-by-side "before" of the PostgreSQL instance
+DAGSTER_POSTGRES_YAML = """telemetry:
+  enabled: false
+storage:
+  postgres:
+    postgres_db:
+      hostname: {env: DAGSTER_PG_HOST}
+      port: {env: DAGSTER_PG_PORT}
+      db_name: {env: DAGSTER_PG_DB}
+      username: {env: DAGSTER_PG_USER}
+      password: {env: DAGSTER_PG_PASSWORD}
+"""
+
+
+def _postgres_instance(env: dict[str, str], server, database: str, ours: bool = True) -> dict[str, str]:
+    """Point DAGSTER_HOME at the repository's production dagster.yaml on ``server`` (``ours``), or
+    at Dagster's own PostgreSQL storages there."""
     home = Path(env["DAGSTER_HOME"])
     home.mkdir(parents=True)
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    if ours:
+        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    else:
+        (home / "dagster.yaml").write_text(DAGSTER_POSTGRES_YAML)
     server.create_database(database)
     return {**env, "DAGSTER_PG_HOST": server.host, "DAGSTER_PG_PORT": str(server.port), "DAGSTER_PG_DB": database,
             "DAGSTER_PG_USER": server.user, "DAGSTER_PG_PASSWORD": server.password}
@@ -63,12 +82,12 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.Comple
 
 
 def measure(first: str = "2013-01-01", last: str = "2013-12-31", postgres=None, event_env: bool = True,
-            database: str = "bench_dagster") -> dict:
+            database: str = "bench_dagster", own_storage: bool = True) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
         home = Path(tmp)
         env = _env(home, event_env)
         if postgres is not None:
-            env = _postgres_instance(env, postgres, database)
+            env = _postgres_instance(env, postgres, database, ours=own_storage)
         elif not event_env:  # and Dagster's own consolidated SQLite event log (the CLI keeps a file it did not write)
             Path(env["DAGSTER_HOME"]).mkdir(parents=True)
             (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text(
@@ -95,6 +114,7 @@ def measure(first: str = "2013-01-01", last: str = "2013-12-31", postgres=None, 
         out = _report(seed_s, ingest_s, ok, ingest, parts, startup_s, startup.returncode == 0, run)
         out["instance"] = "postgres" if postgres is not None else "sqlite"
         out["event_settings"] = dict(DAGSTER_EVENT_ENV) if event_env else "Dagster defaults"
+        out["storage"] = "ours" if own_storage else "Dagster's"
         return out
 
 

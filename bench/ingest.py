@@ -58,6 +58,11 @@ def _postgres_sections(results: dict) -> None:
         say("backfill on the PostgreSQL instance (the repository's dagster.yaml)")
         results["backfill_postgres"] = backfill.measure(postgres=server)
         report.print_backfill(results["backfill_postgres"], "on the PostgreSQL instance (DuckDB DWH, dagster-postgres)")
+        say("the same with Dagster's own PostgreSQL storages (the before of the pooled event log)")
+        results["backfill_postgres_dagster_storage"] = backfill.measure(postgres=server, database="bench_dagster_own",
+                                                                        own_storage=False)
+        report.print_backfill(results["backfill_postgres_dagster_storage"],
+                              "on the PostgreSQL instance with Dagster's own storage classes (same event settings)")
 
         results["extraction"] = extraction.compare(url, spec, spec.source.first_day, spec.source.last_day, rounds=5)
         report.print_extraction(results["extraction"])
