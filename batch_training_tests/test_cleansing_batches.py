@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import batch_training.cleansing.rules as rules
@@ -62,6 +64,43 @@ def test_text_read_from_parquet_as_dictionaries_is_judged_alike(flight_days, tmp
     assert pa.types.is_dictionary(read[0][1].schema.field("dep_delay").type)
     for (_, got), (_, plain) in zip(cleanse_days(read, FLIGHTS), flight_days):
         _same(got, cleanse(plain, FLIGHTS))
+
+
+def _as_dictionaries(table: pa.Table, repeat_entries: bool = False) -> pa.Table:
+    """The text columns as dictionaries of this table's own values; with ``repeat_entries`` each
+    dictionary holds every value twice (Arrow allows it) and the rows point at either copy."""
+    columns = []
+    for column in table.columns:
+        if not pa.types.is_string(column.type):
+            columns.append(column)
+            continue
+        encoded = pc.dictionary_encode(column.combine_chunks())
+        if repeat_entries:
+            n = len(encoded.dictionary)
+            flip = pa.array(np.arange(len(encoded)) % 2 * n, pa.int32())
+            encoded = pa.DictionaryArray.from_arrays(pc.add(encoded.indices, flip),
+                                                      pa.concat_arrays([encoded.dictionary, encoded.dictionary]))
+        columns.append(encoded)
+    return pa.table(columns, names=table.column_names)
+
+
+def test_days_in_chunks_of_their_own_dictionaries_are_judged_alike(flight_days):
+    """A batch's days keep their chunks: each chunk's dictionary is its own (a day's Parquet file, a
+    day's row groups), a value's position differs from chunk to chunk, and a dictionary may repeat a
+    value. Verdicts, repairs and duplicates (a row and its copy in another chunk of the same day) are
+    what a plain pass over each day gives."""
+    (d1, t1), (d2, t2), (d3, t3) = flight_days[:3]
+    twice = pa.concat_tables([t2, t2.slice(7, 1)])  # the copy lands in the day's second chunk
+    split = t2.num_rows // 2
+    chunked = pa.concat_tables([_as_dictionaries(twice.slice(0, split)),
+                                _as_dictionaries(twice.slice(split), repeat_entries=True)])
+    days = [(d1, _as_dictionaries(t1)), (d2, chunked), (d3, _as_dictionaries(t3, repeat_entries=True))]
+    assert chunked.column("tailnum").num_chunks == 2
+    results = dict(cleanse_days(days, FLIGHTS))
+    for day, plain in ((d1, t1), (d2, twice), (d3, t3)):
+        _same(results[day], cleanse(plain, FLIGHTS))
+    assert results[d2].reasons.get("row:duplicate", 0) >= 1
+    assert results[d2].quarantine.column("row_number").to_pylist()[-1] == twice.num_rows - 1
 
 
 def test_judging_distinct_values_or_every_value_is_the_same(flight_days, monkeypatch):
