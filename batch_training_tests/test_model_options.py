@@ -13,10 +13,20 @@ import torch
 from fastapi.testclient import TestClient
 
 from batch_training.candidate import Predictor, fit_candidate
+from batch_training.candidate.fit import _train_member, to_batch
+from batch_training.candidate.members import train_members
 from batch_training.features import fit_preprocessor
 from batch_training.features.dataset import LoadedDataset
 from batch_training.serving import build_bundle
-from batch_training.training import EnsembleNet, TabularNet, build_model, load_checkpoint, save_checkpoint
+from batch_training.training import (
+    EnsembleNet,
+    ModelConfig,
+    TabularNet,
+    build_model,
+    load_checkpoint,
+    save_checkpoint,
+)
+from batch_training.training.trainer import TrainingDiverged
 from batch_training_tests.test_serving import _app, _flights_rows, _flights_table, plain_flights_spec
 
 
@@ -73,6 +83,55 @@ def test_an_ensemble_averages_its_members_in_one_network_and_one_onnx_graph(tabl
 
     np.testing.assert_allclose(_served(tmp_path, spec, outcome.checkpoint, rows),
                                Predictor(load_checkpoint(tmp_path / "model.pt"))(_table(rows, spec)), rtol=1e-5, atol=1e-4)
+
+
+class _Epochs:
+    def __init__(self):
+        self.seen = []
+
+    def on_member_start(self, i: int, n: int) -> None:
+        self.seen.append(("member", i, n))
+
+    def on_epoch_end(self, stats) -> None:
+        self.seen.append(("epoch", stats.epoch, stats.valid_loss))
+
+
+def test_members_trained_in_processes_of_their_own_are_the_same_networks(tables):
+    """Members trained two at a time in spawned workers have the same weights, bit for bit, as one
+    after the other in this process; their epochs reach the callbacks in member order."""
+    train, holdout = tables
+    spec = _spec(ensemble=3, epochs=2, patience=1)
+    m = spec.model
+    pre = fit_preprocessor(train, spec.features.numeric, spec.features.categorical, spec.target, spec.task)
+    data = LoadedDataset(train, holdout, pre, {"as_of": "2024-01-01"})
+    one, two = _Epochs(), _Epochs()
+    alone = fit_candidate(data, m, {"spec": spec.name}, callbacks=[one])
+    together = fit_candidate(data, m.model_copy(update={"processes": 2}), {"spec": spec.name}, callbacks=[two])
+    assert alone.checkpoint.state_dict.keys() == together.checkpoint.state_dict.keys()
+    assert all(torch.equal(v, together.checkpoint.state_dict[k]) for k, v in alone.checkpoint.state_dict.items())
+    assert [e[:2] for e in two.seen] == [e[:2] for e in one.seen]
+    assert [e for e in two.seen if e[0] == "member"] == [("member", i, 3) for i in range(3)]
+    assert [h["valid_loss"] for h in together.checkpoint.history] == [h["valid_loss"] for h in alone.checkpoint.history]
+
+
+def _second_member_fails(config, train, valid, model, i, task, callbacks, device):
+    """A member's training as ``train_members`` calls it in a worker; the second one raises."""
+    if i == 1:
+        raise TrainingDiverged(f"member {i}: loss nan on {len(train)} rows")
+    return _train_member(config, train, valid, model, i, task, callbacks, device)
+
+
+def test_a_member_failing_in_its_worker_fails_the_fit_with_its_own_error(tables):
+    train, holdout = tables
+    spec = _spec(ensemble=3, epochs=1, processes=2)
+    pre = fit_preprocessor(train, spec.features.numeric, spec.features.categorical, spec.target, spec.task)
+    batch = to_batch(pre, train)
+    config = ModelConfig(n_numeric=len(pre.numeric_inputs), cardinalities=pre.cardinalities, hidden=(8,),
+                         embedding_dim=4, dropout=0.0, n_outputs=1)
+    seen = _Epochs()
+    with pytest.raises(TrainingDiverged, match=f"member 1: loss nan on {len(batch)} rows"):
+        train_members(_second_member_fails, config, batch, batch, spec.model, "regression", [seen], None)
+    assert [e for e in seen.seen if e[0] == "member"] == [("member", 0, 3)]  # the first one's epochs, then the error
 
 
 def test_a_residual_target_is_learnt_as_the_difference_and_added_back(tables, tmp_path):

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from batch_training.candidate.members import train_members
 from batch_training.candidate.predict import Predictor
 from batch_training.evaluation.threshold import ThresholdChoice, choose_threshold
 from batch_training.features.dataset import LoadedDataset
@@ -30,6 +31,7 @@ from batch_training.training import (
     TabularNet,
     TrainConfig,
     TrainResult,
+    resolve_device,
     seed_everything,
     train,
 )
@@ -84,7 +86,8 @@ def _member_seed(model: ModelSpec, i: int) -> int:
 def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
                   callbacks: Sequence[Callback] = (), device: str | None = None, world: World = World()) -> FitOutcome:
     """Train the spec's model: one network, or ``model.ensemble`` of them with seeds seed, seed+1, ...
-    (each with its own early stopping on the same validation rows), averaged in one module.
+    (each with its own early stopping on the same validation rows), averaged in one module; on the
+    CPU ``model.processes`` of them at a time (``members.py``: the same weights).
 
     In a world of several processes every rank calls this alike and trains its shard of the rows
     (``training.distributed``); each gets the same outcome, which rank 0 alone should write."""
@@ -100,8 +103,12 @@ def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
     threads = torch.get_num_threads()
     torch.set_num_threads(model.threads)
     try:
-        results = [_train_member(config.member(), train_batch, valid_batch, model, i, task, callbacks, device, world)
-                   for i in range(model.ensemble)]
+        if model.processes > 1 and model.ensemble > 1 and not world.distributed and resolve_device(device) == "cpu":
+            results = train_members(_train_member, config.member(), train_batch, valid_batch, model, task, callbacks,
+                                    device)
+        else:
+            results = [_train_member(config.member(), train_batch, valid_batch, model, i, task, callbacks, device,
+                                     world) for i in range(model.ensemble)]
     finally:
         torch.set_num_threads(threads)
     state = results[0].state_dict if model.ensemble == 1 else {
@@ -124,7 +131,7 @@ def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
 
 
 def _train_member(config: ModelConfig, train_batch: Batch, valid_batch: Batch, model: ModelSpec, i: int, task: str,
-                  callbacks: Sequence[Callback], device: str | None, world: World) -> TrainResult:
+                  callbacks: Sequence[Callback], device: str | None, world: World = World()) -> TrainResult:
     seed = _member_seed(model, i)
     seed_everything(seed)
     net = TabularNet(config)

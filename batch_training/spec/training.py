@@ -58,6 +58,9 @@ class ModelSpec(_Strict):
                     "training saw (a warm May after a cold winter) is not extrapolated")
     threads: int = Field(default=1, ge=1, le=64, description="torch threads while training (1 was 4-10x faster "
                                                             "than 2 on shared CPUs)")
+    processes: int = Field(default=1, ge=1, le=64,
+                           description="ensemble members trained at once on the CPU, each in a process of its own "
+                                       "(the same weights as one at a time; each process uses `threads`)")
 
     @model_validator(mode="after")
     def _sizes(self) -> "ModelSpec":

@@ -1,0 +1,67 @@
+"""An ensemble's members trained side by side, each in a process of its own.
+
+A member's training is one torch thread's work (``model.threads``, 1 by default: more threads in one
+process spin-wait on shared CPUs), so the members of an ensemble are independent jobs: with
+``model.processes`` workers (spawned, each given the training and validation tensors once) they run
+that many at a time. Each member is trained by the same function with the same seed and thread
+count as in one process, so its weights are the same bit for bit, whichever worker trains it.
+
+The workers report after each member: its epochs reach the callbacks then, in member order, so the
+run log keeps one member's epochs together.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+
+import torch
+
+from batch_training.training import Batch, Callback, ModelConfig, TrainResult
+
+# set in each worker by _start: the tensors every member trains on, sent once per worker
+_DATA: dict[str, Batch] = {}
+
+
+def _start(train: Batch, valid: Batch, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _DATA.update(train=train, valid=valid)
+
+
+def _run(fit: Callable[..., TrainResult], config: ModelConfig, model, i: int, task: str,
+         device: str | None) -> TrainResult:
+    return fit(config, _DATA["train"], _DATA["valid"], model, i, task, (), device)
+
+
+def train_members(fit: Callable[..., TrainResult], config: ModelConfig, train: Batch, valid: Batch, model,
+                  task: str, callbacks: Sequence[Callback], device: str | None) -> list[TrainResult]:
+    """``fit(config, train, valid, model, i, task, callbacks, device)`` for each member ``i`` of
+    ``model.ensemble``, ``model.processes`` at a time in spawned workers; the results in member order.
+    ``fit`` must be a module-level function (workers import it by name)."""
+    workers = min(model.processes, model.ensemble)
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's thread pools
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
+                             initargs=(train, valid, model.threads)) as pool:
+        futures: list[Future] = [pool.submit(_run, fit, config, model, i, task, device) for i in range(model.ensemble)]
+        results = []
+        try:
+            for i, future in enumerate(futures):
+                result = future.result()
+                _replay(callbacks, result, i, model.ensemble)
+                results.append(result)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return results
+
+
+def _replay(callbacks: Sequence[Callback], result: TrainResult, i: int, members: int) -> None:
+    """A finished member's epochs, to the callbacks, as one process would have reported them."""
+    for callback in callbacks:
+        start = getattr(callback, "on_member_start", None)  # optional in the Callback protocol
+        if start is not None:
+            start(i, members)
+        for stats in result.history:
+            callback.on_epoch_end(stats)
