@@ -1,9 +1,10 @@
 """The flights model as of 2014-01-01 trained in 1 process (its members one after the other), with
 its members in processes of their own (the spec's ``model.processes``, as the pipeline trains it) and
-in 2 processes (torchrun, DDP over gloo, CPU), side by side: wall time of the whole training (process start, data, every member, the checkpoint)
-and the holdout MAE, for each of 3 seeds, with the mean and the spread, never the best seed.
+in 2 processes (torchrun, DDP over gloo, CPU), side by side: wall time of the whole training
+(process start, data, every member, the checkpoint) and the holdout MAE, for each of 3 seeds, with
+the mean and the spread, never the best seed.
 
-Both run the same child the pipeline runs (``batch_training.candidate.child``: ``TrainJob`` in, a
+All three run the same child the pipeline runs (``batch_training.candidate.child``: ``TrainJob`` in, a
 checkpoint out): one process as ``python -m batch_training.candidate.child``, two under
 ``torchrun --standalone --nproc-per-node 2``. The data is bench.train's (the sample year, cleansed,
 joined, derived features).

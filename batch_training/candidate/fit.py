@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from batch_training.candidate.members import train_members
+from batch_training.candidate.members import member_started, train_members
 from batch_training.candidate.predict import Predictor
 from batch_training.evaluation.threshold import ThresholdChoice, choose_threshold
 from batch_training.features.dataset import LoadedDataset
@@ -135,10 +135,7 @@ def _train_member(config: ModelConfig, train_batch: Batch, valid_batch: Batch, m
     seed = _member_seed(model, i)
     seed_everything(seed)
     net = TabularNet(config)
-    for callback in callbacks if world.is_main else ():
-        start = getattr(callback, "on_member_start", None)  # optional in the Callback protocol
-        if start is not None:
-            start(i, model.ensemble)
+    member_started(callbacks if world.is_main else (), i, model.ensemble)
     return train(net, train_batch, valid_batch, TrainConfig(
         epochs=model.epochs, batch_size=model.batch_size, learning_rate=model.learning_rate,
         weight_decay=model.weight_decay, patience=model.patience, seed=seed,

@@ -57,11 +57,18 @@ def train_members(fit: Callable[..., TrainResult], config: ModelConfig, train: B
     return results
 
 
-def _replay(callbacks: Sequence[Callback], result: TrainResult, i: int, members: int) -> None:
-    """A finished member's epochs, to the callbacks, as one process would have reported them."""
+def member_started(callbacks: Sequence[Callback], i: int, members: int) -> None:
+    """Member ``i`` of ``members`` starts: to the callbacks that want to know (``on_member_start``
+    is optional in the Callback protocol)."""
     for callback in callbacks:
-        start = getattr(callback, "on_member_start", None)  # optional in the Callback protocol
+        start = getattr(callback, "on_member_start", None)
         if start is not None:
             start(i, members)
+
+
+def _replay(callbacks: Sequence[Callback], result: TrainResult, i: int, members: int) -> None:
+    """A finished member's epochs, to the callbacks, as one process would have reported them."""
+    member_started(callbacks, i, members)
+    for callback in callbacks:
         for stats in result.history:
             callback.on_epoch_end(stats)

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dagster._core.storage.config import pg_config
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
@@ -37,10 +36,6 @@ class PooledPostgresEventLogStorage(PlannedRowsOnce, PostgresEventLogStorage):
         super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
         self._engine.dispose()  # Dagster's NullPool engine (it holds nothing once its set-up is done)
         self._engine = create_pg_engine(self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT", **POOL)
-
-    @classmethod
-    def config_type(cls):
-        return pg_config()
 
     @classmethod
     def from_config_value(cls, inst_data, config_value: Mapping[str, Any]) -> PooledPostgresEventLogStorage:
