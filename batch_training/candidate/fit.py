@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from batch_training.candidate.members import member_started, train_members
+from batch_training.candidate.members import member_started, start_workers, train_members
 from batch_training.candidate.predict import Predictor
 from batch_training.evaluation.threshold import ThresholdChoice, choose_threshold
 from batch_training.features.dataset import LoadedDataset
@@ -96,6 +96,9 @@ def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
     config = ModelConfig(n_numeric=len(pre.numeric_inputs), cardinalities=pre.cardinalities,
                          hidden=tuple(model.hidden), embedding_dim=model.embedding_dim,
                          dropout=model.dropout, n_outputs=pre.n_outputs, members=model.ensemble)
+    parallel = model.processes > 1 and model.ensemble > 1 and not world.distributed and resolve_device(device) == "cpu"
+    if parallel:
+        start_workers(__name__)  # its imports run while the tensors are made
     # the holdout days are the evaluation set: early stopping looks at rows of the training days only
     fit_rows, valid_rows = validation_rows(data.train.num_rows, model.validation_fraction, model.seed)
     train_batch = to_batch(pre, data.train.take(pa.array(fit_rows)))
@@ -103,7 +106,7 @@ def fit_candidate(data: LoadedDataset, model: ModelSpec, lineage: dict,
     threads = torch.get_num_threads()
     torch.set_num_threads(model.threads)
     try:
-        if model.processes > 1 and model.ensemble > 1 and not world.distributed and resolve_device(device) == "cpu":
+        if parallel:
             results = train_members(_train_member, config.member(), train_batch, valid_batch, model, task, callbacks,
                                     device)
         else:
