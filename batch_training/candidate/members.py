@@ -20,6 +20,7 @@ import multiprocessing
 import multiprocessing.forkserver
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.context import BaseContext
 
 import torch
 
@@ -72,7 +73,7 @@ def start_workers(*modules: str) -> None:
         multiprocessing.forkserver.ensure_running()
 
 
-def _context(*modules: str) -> multiprocessing.context.BaseContext:
+def _context(*modules: str) -> BaseContext:
     # never a plain fork of the caller: it may hold torch's thread pools, which a forked child cannot use
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
