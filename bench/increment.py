@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.backfill import _cli, _env, _run
 from bench.measure import figure, say
+from bench.report import print_increment
 
 AS_OF = dt.date(2014, 1, 1)  # the day make run trains as of
 
@@ -60,3 +61,14 @@ def measure(as_of: dt.date = AS_OF) -> dict:
 
 def _wall(part: dict) -> float:
     return part["wall"]["value"]
+
+
+def main() -> dict:
+    """The increment alone (``python -m bench.increment``), printed as ``make bench`` prints it."""
+    result = measure()
+    print_increment(result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
